@@ -1,0 +1,230 @@
+/*
+ * baton.h: the public interface of the baton actor runtime.
+ *
+ * This is the only header a user of the runtime includes. Everything it
+ * declares is prefixed bt_ (functions, types) or BT_ (constants, macros).
+ *
+ * The model, in five rules:
+ *  1. An actor is a piece of state plus a dispatch function. It is spawned
+ *     from an actor type (bt_actor_type_t) and named by a reference
+ *     (bt_ref_t), a value that may outlive the actor safely.
+ *  2. Actors talk only by messages. A message is a struct whose first field
+ *     is a bt_msg_t header, allocated with bt_msg_new().
+ *  3. Ownership of messages: after a successful bt_send() the message
+ *     belongs to the runtime; the receiver may read it only during the
+ *     dispatch call it is passed to, and the runtime frees it afterwards.
+ *     A failed send leaves ownership with the caller, who must free it with
+ *     bt_msg_free() or send it elsewhere.
+ *  4. At most one thread runs a given actor at any time, so an actor's state
+ *     needs no locks. Messages from one sender to one receiver arrive in
+ *     the order they were sent.
+ *  5. Every function returns BT_OK (0) or a negative bt_err_t code;
+ *     bt_strerror() names it. Results come back through trailing OUT
+ *     parameters.
+ */
+#ifndef BATON_BATON_H
+#define BATON_BATON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define BT_API __attribute__((visibility("default")))
+#else
+#define BT_API
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/* X(name, value, description): the one list of error codes. */
+#define BT_ERRNO_MAP(X)                                                                            \
+    X(EINVAL, -1, "invalid argument")                                                              \
+    X(ENOMEM, -2, "out of memory")                                                                 \
+    X(ENOACTOR, -3, "no such actor: it has stopped, or the reference is stale")                    \
+    X(EFULL, -4, "mailbox full")                                                                   \
+    X(ETIMEDOUT, -5, "timed out")                                                                  \
+    X(ESTATE, -6, "operation not allowed in the runtime's current state")                          \
+    X(EFAILED, -7, "actor failed")                                                                 \
+    X(ESYS, -8, "a system call failed")
+
+typedef enum bt_err {
+    BT_OK = 0,
+#define BT_ERR_ENUM_(name, value, text) BT_##name = (value),
+    BT_ERRNO_MAP(BT_ERR_ENUM_)
+#undef BT_ERR_ENUM_
+} bt_err_t;
+
+/* A static, human-readable description of err; "unknown error" for codes
+ * not in BT_ERRNO_MAP. */
+BT_API const char *bt_strerror(int err);
+
+/* ------------------------------------------------------------ references */
+
+/* A reference to an actor: a slot index and a generation, packed into one
+ * value. Copy it freely. Once its actor stops, every use of the reference
+ * fails with BT_ENOACTOR; it never reaches another actor that happens to
+ * reuse the slot (until the same slot has been reused 2^32 times). */
+typedef uint64_t bt_ref_t;
+#define BT_REF_NONE ((bt_ref_t)0)
+
+/* -------------------------------------------------------------- messages */
+
+/* Message ids at or above BT_MSG_SYSTEM_BASE are reserved for the runtime;
+ * user messages use ids below it. */
+#define BT_MSG_SYSTEM_BASE 0xFFFF0000u
+
+/* The header every message starts with. The runtime fills every field but
+ * id; user code reads id and from, and never touches the link. */
+typedef struct bt_msg {
+    struct bt_msg *bt_link_; /* runtime-owned mailbox link */
+    uint32_t id;             /* message type, below BT_MSG_SYSTEM_BASE for user messages */
+    uint32_t size;           /* bytes allocated for the whole message */
+    bt_ref_t from;           /* sender, or BT_REF_NONE when sent from outside any actor */
+    uint64_t corr;           /* correlation id, reserved for request/reply; 0 otherwise */
+} bt_msg_t;
+
+/* Allocates a zeroed message of size bytes (size >= sizeof(bt_msg_t)) with
+ * the given id. Returns NULL when out of memory or when size is too small or
+ * larger than BT_MSG_MAX_SIZE. */
+#define BT_MSG_MAX_SIZE (64u * 1024u * 1024u)
+BT_API bt_msg_t *bt_msg_new(size_t size, uint32_t id);
+
+/* Typed allocation: T must start with a bt_msg_t field. */
+#define BT_MSG_NEW(T, id) ((T *)bt_msg_new(sizeof(T), (id)))
+
+/* Frees a message that is still owned by the caller (never sent, or whose
+ * send failed). NULL is a no-op. */
+BT_API void bt_msg_free(bt_msg_t *msg);
+
+/* ---------------------------------------------------------------- memory */
+
+/* The runtime's allocator: jemalloc in normal builds (with sized frees), the
+ * system allocator in sanitizer builds. Actors may use it for their own
+ * data. bt_free() must be given the size that was allocated. */
+BT_API void *bt_alloc(size_t size);
+BT_API void *bt_alloc_zeroed(size_t size);
+BT_API void bt_free(void *ptr, size_t size);
+
+/* --------------------------------------------------------------- runtime */
+
+typedef struct bt_runtime bt_runtime_t;
+
+typedef struct bt_runtime_config {
+    uint32_t threads; /* scheduler threads; 0 = number of online CPUs; at most 256 */
+    uint32_t batch;   /* messages an actor handles per turn before it yields; 0 = 64 */
+} bt_runtime_config_t;
+
+/* Creates a runtime, not yet running: actors may be spawned and sent to, and
+ * run once bt_runtime_start() is called. cfg may be NULL for defaults; it is
+ * copied. On error *out is left untouched. */
+BT_API int bt_runtime_create(const bt_runtime_config_t *cfg, bt_runtime_t **out /* OUT */);
+
+/* Starts the scheduler threads. Fails with BT_ESTATE if already started or
+ * shut down, BT_ESYS if a thread cannot be created (none is left running). */
+BT_API int bt_runtime_start(bt_runtime_t *rt);
+
+/* Stops every actor (each runs its cleanup), frees every undelivered
+ * message, joins every thread the runtime started, and frees the runtime.
+ * Must be called from outside the runtime's actors. If the actors have not
+ * all stopped within timeout_ns (a dispatch that never returns), it returns
+ * BT_ETIMEDOUT and the runtime stays valid: call it again to keep waiting.
+ * A runtime that was never started is stopped on the calling thread. */
+BT_API int bt_runtime_shutdown(bt_runtime_t *rt, uint64_t timeout_ns);
+
+/* Number of scheduler threads. */
+BT_API uint32_t bt_runtime_threads(const bt_runtime_t *rt);
+
+/* ---------------------------------------------------------------- actors */
+
+typedef struct bt_ctx bt_ctx_t;
+
+typedef struct bt_actor_type {
+    const char *name;  /* for diagnostics; not copied, must outlive the runtime */
+    size_t state_size; /* bytes of state; the runtime allocates it zeroed */
+
+    /* Optional. Runs once, inside bt_spawn(), before any message. arg is the
+     * argument given to bt_spawn(); init does not own it and must copy what
+     * it keeps. A non-zero return fails the spawn with that code. */
+    int (*init)(bt_ctx_t *ctx, void *state, const void *arg);
+
+    /* Required. Handles one message. Returns BT_OK, or a negative code to
+     * report failure: the actor then stops with that reason. */
+    int (*dispatch)(bt_ctx_t *ctx, void *state, const bt_msg_t *msg);
+
+    /* Optional. Runs once when the actor stops, for whatever reason, on the
+     * thread that ran it last. It may send messages but receives none. */
+    void (*cleanup)(bt_ctx_t *ctx, void *state);
+} bt_actor_type_t;
+
+typedef struct bt_spawn_opts {
+    /* 0: unbounded mailbox. Otherwise at most this many user messages may be
+     * queued; a send beyond that fails with BT_EFULL and the message stays
+     * with the caller. Runtime (system) messages are never refused. */
+    uint32_t mailbox_capacity;
+    uint32_t flags; /* reserved; must be 0 */
+} bt_spawn_opts_t;
+
+/* Spawns an actor of type (which must outlive the runtime) and returns its
+ * reference in *out. init runs before bt_spawn() returns, on the calling
+ * thread. opts may be NULL. Errors: BT_EINVAL (bad type or opts), BT_ENOMEM,
+ * BT_ESTATE (runtime shutting down), or the code init returned. */
+BT_API int bt_spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
+                    const bt_spawn_opts_t *opts, bt_ref_t *out /* OUT */);
+
+/* Sends msg to the actor named by to. On success takes ownership of msg. On
+ * failure ownership stays with the caller: BT_ENOACTOR (the actor has
+ * stopped; counted as a dead letter), BT_EFULL (bounded mailbox full),
+ * BT_EINVAL (NULL msg or a reserved id).
+ * Safe to call from any thread, inside or outside actors, concurrently. */
+BT_API int bt_send(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg);
+
+/* Asks the actor to stop. The request is queued behind the messages already
+ * in its mailbox; messages sent after it become dead letters. Returns
+ * BT_ENOACTOR if the actor has already stopped. Safe from any thread. */
+BT_API int bt_stop(bt_runtime_t *rt, bt_ref_t actor);
+
+/* Inside dispatch or init: this actor's reference, and its runtime. */
+BT_API bt_ref_t bt_self(const bt_ctx_t *ctx);
+BT_API bt_runtime_t *bt_ctx_runtime(const bt_ctx_t *ctx);
+
+/* Inside dispatch: stop this actor once the current dispatch returns. */
+BT_API void bt_stop_self(bt_ctx_t *ctx);
+
+/* Whether the reference names an actor that has not yet stopped. The answer
+ * may be stale as soon as it is returned. */
+BT_API bool bt_alive(bt_runtime_t *rt, bt_ref_t actor);
+
+/* -------------------------------------------------------------- counters */
+
+typedef struct bt_actor_stats {
+    uint64_t sent;      /* messages this actor sent successfully */
+    uint64_t processed; /* messages dispatched to this actor */
+    uint32_t depth;     /* messages queued, including those of the current turn */
+    uint32_t depth_hwm; /* the highest depth seen since spawn */
+} bt_actor_stats_t;
+
+/* Reads an actor's counters. BT_ENOACTOR if it has stopped. Safe from any
+ * thread; counters are read without stopping the actor. */
+BT_API int bt_actor_stats(bt_runtime_t *rt, bt_ref_t actor, bt_actor_stats_t *out /* OUT */);
+
+typedef struct bt_runtime_stats {
+    uint64_t sent;           /* successful sends, from actors and from outside */
+    uint64_t processed;      /* messages dispatched */
+    uint64_t dead_letters;   /* sends to stopped actors + messages dropped undelivered */
+    uint64_t actors_spawned; /* since creation */
+    uint64_t actors_live;    /* spawned and not yet fully stopped */
+} bt_runtime_stats_t;
+
+/* Reads the runtime's counters. Safe from any thread. */
+BT_API void bt_runtime_stats(bt_runtime_t *rt, bt_runtime_stats_t *out /* OUT */);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATON_BATON_H */
