@@ -166,6 +166,6 @@ void bt_runtime_stats(bt_runtime_t *rt, bt_runtime_stats_t *out)
         s.dead_letters += __atomic_load_n(&w->dead_letters, __ATOMIC_RELAXED);
     }
     s.actors_spawned = __atomic_load_n(&rt->spawned, __ATOMIC_RELAXED);
-    s.actors_live = __atomic_load_n(&rt->live, __ATOMIC_RELAXED);
+    s.actors_live = __atomic_load_n(&rt->live, __ATOMIC_ACQUIRE); /* pairs with the free */
     *out = s;
 }

@@ -80,9 +80,12 @@ static int run(uint32_t nproducers)
             next[m->producer] = m->seq + 1;
             got++;
         }
-        /* Give the token back only if the box is really empty. */
-        if (bt__mbox_mark_empty(&box))
-            __atomic_store_n(&token, 0, __ATOMIC_RELEASE);
+        /* Give the token up before marking the box empty: once it is
+         * marked, a producer may take the token at once. If the box was
+         * not empty after all, nobody else can have it: keep it. */
+        __atomic_store_n(&token, 0, __ATOMIC_RELEASE);
+        if (!bt__mbox_mark_empty(&box))
+            __atomic_store_n(&token, 1, __ATOMIC_RELEASE);
     }
     for (uint32_t i = 0; i < nproducers; i++)
         pthread_join(th[i], NULL);

@@ -1,0 +1,3 @@
+module baton/bench/peers/go
+
+go 1.19
