@@ -50,7 +50,10 @@ extern "C" {
     X(ETIMEDOUT, -5, "timed out")                                                                  \
     X(ESTATE, -6, "operation not allowed in the runtime's current state")                          \
     X(EFAILED, -7, "actor failed")                                                                 \
-    X(ESYS, -8, "a system call failed")
+    X(ESYS, -8, "a system call failed")                                                            \
+    X(EEXIST, -9, "already exists")                                                                \
+    X(ENOENT, -10, "not found")                                                                    \
+    X(ELINKED, -11, "stopped because a linked actor failed")
 
 typedef enum bt_err {
     BT_OK = 0,
