@@ -13,7 +13,8 @@
 # (go, erlang, caf): one unreported warm-up, then N (5) measured runs each.
 # --short runs only bench_runtime --short and bench_baseline --short (a few
 # seconds, small parameters, no peers) and exits non-zero if any workload
-# fails or prints no result. --peers go,erlang,caf picks peers; --cases
+# fails or prints no result; it writes to results/short/ so that it never
+# overwrites a full run's figures. --peers go,erlang,caf picks peers; --cases
 # keeps only the full-mode cases whose name matches the (grep -E) REGEX.
 # Missing Debian packages are installed with apt-get (as root, or through
 # sudo); --no-install only reports them. See bench/README.md.
@@ -29,7 +30,7 @@ install=1
 only=
 
 usage() {
-    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -50,6 +51,8 @@ done
 case "$runs" in '' | *[!0-9]* | 0) echo "run.sh: --runs takes a positive integer" >&2; exit 2 ;; esac
 
 out="$root/results"
+# A quick check must not overwrite the figures of a full run.
+[ "$mode" = short ] && out="$root/results/short"
 mkdir -p "$out"
 log="$out/run.log"
 : >"$log"
@@ -135,22 +138,23 @@ beam_dir="$bin/peers"
 
 # ------------------------------------------------------------------ the cases
 
-# case | workload | args | metric | better | target | what
+# case | workload | args | metric | better | target (- for none) | what
+# (read splits on tabs, which it treats as whitespace: no field may be empty)
 cases_file="$out/cases.tsv"
 cat >"$cases_file" <<'EOF'
 pingpong-40k	pingpong	40000	ns_per_msg	lower	60	ping-pong, 40,000 round trips
 pingpong-1m	pingpong	1000000	ns_per_msg	lower	60	ping-pong, 1e6 round trips
-counting-1m	counting	1000000	ns_per_msg	lower		counting, 1e6 messages
+counting-1m	counting	1000000	ns_per_msg	lower	-	counting, 1e6 messages
 fanin-2p	fanin	2 10000000	mmsg_per_s	higher	30	fan-in, 2 producers, 1e7 messages
 fanin-4p	fanin	4 10000000	mmsg_per_s	higher	30	fan-in, 4 producers, 1e7 messages
-forkjoin-60x10k	forkjoin	60 10000	ns_per_msg	lower		fork-join throughput, 60 actors x 10,000
-fjcreate-40k	fjcreate	40000	ns_per_actor	lower		fork-join creation, 40,000 actors
-fjcreate-1m	fjcreate	1000000	ns_per_actor	lower		fork-join creation, 1e6 actors
+forkjoin-60x10k	forkjoin	60 10000	ns_per_msg	lower	-	fork-join throughput, 60 actors x 10,000
+fjcreate-40k	fjcreate	40000	ns_per_actor	lower	-	fork-join creation, 40,000 actors
+fjcreate-1m	fjcreate	1000000	ns_per_actor	lower	-	fork-join creation, 1e6 actors
 spawn-1m	spawn	1000000	ns_per_actor	lower	200	spawn 1e6 idle actors
-ring-503x10m	ring	503 10000000	ns_per_hop	lower		thread ring, 503 actors, 1e7 hops
-ring-100x100k	ring	100 100000	ns_per_hop	lower		thread ring, 100 actors, 100,000 hops
-chameneos-100x200k	chameneos	100 200000	ns_per_meeting	lower		chameneos, 100 creatures, 200,000 meetings
-big-120x20k	big	120 20000	ns_per_msg	lower		big, 120 actors x 20,000 pings
+ring-503x10m	ring	503 10000000	ns_per_hop	lower	-	thread ring, 503 actors, 1e7 hops
+ring-100x100k	ring	100 100000	ns_per_hop	lower	-	thread ring, 100 actors, 100,000 hops
+chameneos-100x200k	chameneos	100 200000	ns_per_meeting	lower	-	chameneos, 100 creatures, 200,000 meetings
+big-120x20k	big	120 20000	ns_per_msg	lower	-	big, 120 actors x 20,000 pings
 idle-bytes-1m	idle_bytes	1000000	bytes_per_actor	lower	256	bytes per idle actor (RSS delta, 1e6 actors)
 idle-cpu-1k	idle_cpu	1000 2000	cpu_percent	lower	0.5	idle CPU, 1000 idle actors, 2 s
 EOF
@@ -158,14 +162,14 @@ if [ "$mode" = short ]; then
     # The small parameters compiled into the programs' --short mode.
     cat >"$cases_file" <<'EOF'
 pingpong	pingpong	20000	ns_per_msg	lower	60	ping-pong, 20,000 round trips
-counting	counting	100000	ns_per_msg	lower		counting, 100,000 messages
+counting	counting	100000	ns_per_msg	lower	-	counting, 100,000 messages
 fanin	fanin	4 200000	mmsg_per_s	higher	30	fan-in, 4 producers, 200,000 messages
-forkjoin	forkjoin	20 1000	ns_per_msg	lower		fork-join throughput, 20 actors x 1,000
-fjcreate	fjcreate	20000	ns_per_actor	lower		fork-join creation, 20,000 actors
+forkjoin	forkjoin	20 1000	ns_per_msg	lower	-	fork-join throughput, 20 actors x 1,000
+fjcreate	fjcreate	20000	ns_per_actor	lower	-	fork-join creation, 20,000 actors
 spawn	spawn	20000	ns_per_actor	lower	200	spawn 20,000 idle actors
-ring	ring	100 100000	ns_per_hop	lower		thread ring, 100 actors, 100,000 hops
-chameneos	chameneos	20 5000	ns_per_meeting	lower		chameneos, 20 creatures, 5,000 meetings
-big	big	20 500	ns_per_msg	lower		big, 20 actors x 500 pings
+ring	ring	100 100000	ns_per_hop	lower	-	thread ring, 100 actors, 100,000 hops
+chameneos	chameneos	20 5000	ns_per_meeting	lower	-	chameneos, 20 creatures, 5,000 meetings
+big	big	20 500	ns_per_msg	lower	-	big, 20 actors x 500 pings
 idle_bytes	idle_bytes	20000	bytes_per_actor	lower	256	bytes per idle actor (20,000 actors)
 idle_cpu	idle_cpu	1000 300	cpu_percent	lower	0.5	idle CPU, 1000 idle actors, 0.3 s
 EOF

@@ -134,8 +134,7 @@ int main(int argc, char **argv)
     bt_runtime_stats_t s;
     bt_runtime_stats(rt, &s);
     printf("pingpong: %llu rounds; the last player hit %llu times; %llu messages sent\n",
-           (unsigned long long)rounds, (unsigned long long)finish.hits,
-           (unsigned long long)s.sent);
+           (unsigned long long)rounds, (unsigned long long)finish.hits, (unsigned long long)s.sent);
     if ((rc = bt_runtime_shutdown(rt, 5ull * 1000000000u)) != BT_OK) {
         fprintf(stderr, "pingpong: shutdown: %s\n", bt_strerror(rc));
         return 1;

@@ -3,7 +3,8 @@
 #   awk -F'\t' -v out=md|json|dat [-v dir=DIR] -f aggregate.awk machine.tsv cases.tsv raw.tsv
 #
 # machine.tsv: key<TAB>value lines about the machine and the run.
-# cases.tsv:   case, workload, args, metric, better (lower|higher), target, what.
+# cases.tsv:   case, workload, args, metric, better (lower|higher), target (- for
+#              none), what.
 # raw.tsv:     R case impl value | P case impl peak_rss_kb | F case impl reason.
 # Each figure is the median of a case's measured runs on one implementation,
 # with their min and max; peak RSS is the largest any of its processes saw.
@@ -19,7 +20,7 @@ file == 1 { mkeys[++nm] = $1; mval[nm] = $2; next }
 file == 2 {
     ncase++
     cname[ncase] = $1; cwork[$1] = $2; cargs[$1] = $3; cmetric[$1] = $4
-    cbetter[$1] = $5; ctarget[$1] = $6; cwhat[$1] = $7
+    cbetter[$1] = $5; ctarget[$1] = ($6 == "-") ? "" : $6; cwhat[$1] = $7
     next
 }
 

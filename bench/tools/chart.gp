@@ -15,7 +15,7 @@ unset key
 set grid ytics
 set yrange [0:*]
 set offsets 0.5, 0.5, 0, 0
-set xtics nomirror scale 0 noenhanced
+set xtics nomirror scale 0 noenhanced font ",8"
 # One colour per implementation, in aggregate.awk's order.
 set linetype 1 lc rgb "#d62728"
 set linetype 2 lc rgb "#7f7f7f"

@@ -31,8 +31,11 @@
 
 #include "core/tsan.h"
 
+#include "registry/registry.h"
+
 #include <ck_pr.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 __thread bt_ctx_t *bt__tls_ctx;
@@ -116,8 +119,7 @@ void bt__slot_table_destroy(bt_runtime_t *rt)
 /* Acquires one reference on the actor ref names. user: the reference is for
  * a user message, so a bounded mailbox may refuse it. On success returns the
  * slot and, in *depth, the mailbox depth including the new message. */
-static int ref_acquire(bt_runtime_t *rt, bt_ref_t ref, bool user, bt_slot_t **out,
-                       uint32_t *depth)
+static int ref_acquire(bt_runtime_t *rt, bt_ref_t ref, bool user, bt_slot_t **out, uint32_t *depth)
 {
     bt_slot_t *s = slot_of_ref(rt, ref);
     if (s == NULL)
@@ -175,19 +177,53 @@ static void actor_free(bt_runtime_t *rt, bt_actor_t *a)
 {
     bt__mbox_deinit(&a->mbox);
     uint32_t slot = a->slot;
+    bt_actor_ext_t *ext = a->ext;
+    if (ext != NULL) {
+        /* Watch lists and names were emptied at termination. */
+        bt_free(ext, sizeof(*ext));
+    }
+    if (a->pinned != NULL)
+        bt__pinned_release(a);
     bt_free(a, a->alloc_size);
     slot_recycle(rt, slot);
+    /* Release: pairs with shutdown's and stats' acquire of live. */
     __atomic_fetch_sub(&rt->live, 1, __ATOMIC_RELEASE);
 }
 
-static void terminate(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased, bool run_cleanup);
+bt_actor_ext_t *bt__actor_ext(bt_actor_t *a)
+{
+    if (a->ext == NULL)
+        a->ext = bt_alloc_zeroed(sizeof(bt_actor_ext_t));
+    return a->ext;
+}
 
-int bt_spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
-             const bt_spawn_opts_t *opts, bt_ref_t *out)
+static void terminate(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased);
+static void exit_or_ask_supervisor(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased);
+
+/* Runs init with a context for a, on the calling thread. */
+static int run_init(bt_actor_t *a, const void *arg)
+{
+    if (a->type->init == NULL)
+        return BT_OK;
+    bt_ctx_t ctx = {.rt = a->rt, .actor = a, .stop = false};
+    bt_ctx_t *saved = bt__tls_ctx;
+    bt__tls_ctx = &ctx;
+    int rc = a->type->init(&ctx, a->state, arg);
+    bt__tls_ctx = saved;
+    if (rc > 0)
+        rc = BT_EFAILED;
+    if (rc == BT_OK && ctx.stop)
+        (void)bt_stop(a->rt, bt__actor_ref(a)); /* queued first: runs first */
+    return rc;
+}
+
+static int spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
+                 const bt_spawn_opts_t *opts, bt_ref_t sup, uint32_t sup_index, bt_ref_t *out)
 {
     if (rt == NULL || type == NULL || type->dispatch == NULL || out == NULL)
         return BT_EINVAL;
-    if (opts != NULL && opts->flags != 0)
+    uint32_t flags = opts != NULL ? opts->flags : 0;
+    if ((flags & ~BT_SPAWN_PINNED) != 0)
         return BT_EINVAL;
     if (type->state_size > (size_t)UINT32_MAX - sizeof(bt_actor_t) - 16)
         return BT_EINVAL;
@@ -203,9 +239,7 @@ int bt_spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
         bt_free(a, size);
         return BT_ENOMEM;
     }
-    /* Zero only what is not set below: the state, and the fields. */
-    memset(a, 0, sizeof(bt_actor_t));
-    memset(a->state, 0, size - sizeof(bt_actor_t));
+    memset(a, 0, size);
     bt__mbox_init(&a->mbox);
     /* Keep the mailbox unmarked until init is done: pushes during init queue
      * without scheduling. */
@@ -217,6 +251,27 @@ int bt_spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
     a->alloc_size = (uint32_t)size;
     a->stop_node.id = BT_SYS_STOP;
     a->stop_node.size = 0;
+    if (sup != BT_REF_NONE) {
+        bt_actor_ext_t *ext = bt__actor_ext(a);
+        if (ext == NULL) {
+            slot_recycle(rt, slot);
+            bt_free(a, size);
+            return BT_ENOMEM;
+        }
+        ext->sup = sup;
+        ext->sup_index = sup_index;
+        ext->restart_arg = arg;
+    }
+    if ((flags & BT_SPAWN_PINNED) && !bt__deterministic(rt)) {
+        a->flags |= BT_AF_PINNED;
+        int rc = bt__pinned_start(rt, a);
+        if (rc != BT_OK) {
+            bt_free(a->ext, sizeof(bt_actor_ext_t));
+            slot_recycle(rt, slot);
+            bt_free(a, size);
+            return rc;
+        }
+    }
 
     bt_slot_t *s = slot_at(rt, slot);
     uint64_t word = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
@@ -230,22 +285,14 @@ int bt_spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
     BT_TSAN_RELEASE(s);
     __atomic_store_n(&s->word, word | BT_SLOT_ALIVE | 1, __ATOMIC_RELEASE);
 
-    int rc = BT_OK;
-    if (type->init != NULL) {
-        bt_ctx_t ctx = {.rt = rt, .actor = a, .stop = false};
-        bt_ctx_t *saved = bt__tls_ctx;
-        bt__tls_ctx = &ctx;
-        rc = type->init(&ctx, a->state, arg);
-        bt__tls_ctx = saved;
-        if (rc == BT_OK && ctx.stop)
-            (void)bt_stop(rt, bt__make_ref(slot, a->gen)); /* queued; runs first */
-    }
+    int rc = run_init(a, arg);
     if (rc != BT_OK) {
         /* The actor never ran; its init undoes its own work, so no cleanup.
          * We hold the run token (the mailbox was never marked). */
         a->exit_reason = rc;
-        terminate(bt__tls_worker, a, 0, false);
-        return rc > 0 ? BT_EFAILED : rc;
+        a->flags |= BT_AF_CLEANED;
+        terminate(bt__tls_worker, a, 0);
+        return rc;
     }
     *out = bt__make_ref(slot, a->gen);
     /* Hand the run token to the next push, or schedule now if messages
@@ -255,15 +302,52 @@ int bt_spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
     return BT_OK;
 }
 
+int bt_spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
+             const bt_spawn_opts_t *opts, bt_ref_t *out)
+{
+    return spawn(rt, type, arg, opts, BT_REF_NONE, 0, out);
+}
+
+int bt__spawn_child(bt_runtime_t *rt, const bt_child_spec_t *spec, bt_ref_t sup, uint32_t index,
+                    bt_ref_t *out)
+{
+    return spawn(rt, spec->type, spec->arg, &spec->opts, sup, index, out);
+}
+
 /* ---------------------------------------------------------------- sending */
 
-void bt__count_dead_letter(bt_runtime_t *rt)
+static void count_dead_letter(bt_runtime_t *rt)
 {
     bt_worker_t *w = bt__tls_worker;
     if (w != NULL && w->rt == rt)
         __atomic_store_n(&w->dead_letters, w->dead_letters + 1, __ATOMIC_RELAXED);
     else
         __atomic_fetch_add(&rt->ext_dead_letters, 1, __ATOMIC_RELAXED);
+}
+
+void bt__dead_letter(bt_runtime_t *rt, bt_ref_t to, bt_ref_t from, uint32_t id)
+{
+    count_dead_letter(rt);
+    bt_ref_t obs = __atomic_load_n(&rt->dead_letter_observer, __ATOMIC_RELAXED);
+    /* Never report the observer's own lost notices: that could loop. */
+    if (obs == BT_REF_NONE || id == BT_MSG_DEAD_LETTER || to == obs)
+        return;
+    bt_dead_letter_msg_t *m = BT_MSG_NEW(bt_dead_letter_msg_t, BT_MSG_DEAD_LETTER);
+    if (m == NULL)
+        return;
+    m->to = to;
+    m->from = from;
+    m->id = id;
+    if (bt__send_sys(rt, obs, &m->hdr, BT_REF_NONE) != BT_OK)
+        bt_msg_free(&m->hdr);
+}
+
+int bt_observe_dead_letters(bt_runtime_t *rt, bt_ref_t observer)
+{
+    if (rt == NULL)
+        return BT_EINVAL;
+    __atomic_store_n(&rt->dead_letter_observer, observer, __ATOMIC_RELAXED);
+    return BT_OK;
 }
 
 static void count_sent(bt_runtime_t *rt)
@@ -285,26 +369,45 @@ static inline void deliver(bt_runtime_t *rt, bt_actor_t *a, bt_msg_t *msg)
         bt__schedule(rt, a);
 }
 
-int bt_send(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg)
+static inline bt_ref_t current_sender(bt_runtime_t *rt)
 {
-    if (rt == NULL || msg == NULL || msg->id >= BT_MSG_SYSTEM_BASE || msg->size == 0)
-        return BT_EINVAL;
+    bt_ctx_t *ctx = bt__tls_ctx;
+    return (ctx != NULL && ctx->rt == rt) ? bt__actor_ref(ctx->actor) : BT_REF_NONE;
+}
+
+static int send_msg(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, bool user, bt_ref_t from)
+{
     bt_slot_t *s;
     uint32_t depth;
-    int rc = ref_acquire(rt, to, true, &s, &depth);
+    int rc = ref_acquire(rt, to, user, &s, &depth);
     if (rc != BT_OK) {
         if (rc == BT_ENOACTOR)
-            bt__count_dead_letter(rt);
+            bt__dead_letter(rt, to, from, msg->id);
         return rc;
     }
     if (depth > __atomic_load_n(&s->depth_hwm, __ATOMIC_RELAXED))
         __atomic_store_n(&s->depth_hwm, depth, __ATOMIC_RELAXED);
-    bt_ctx_t *ctx = bt__tls_ctx;
-    msg->from = (ctx != NULL && ctx->rt == rt) ? bt__make_ref(ctx->actor->slot, ctx->actor->gen)
-                                               : BT_REF_NONE;
+    msg->from = from;
     count_sent(rt);
     deliver(rt, s->actor, msg);
     return BT_OK;
+}
+
+int bt_send(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg)
+{
+    if (rt == NULL || msg == NULL || msg->id >= BT_MSG_SYSTEM_BASE || msg->size == 0)
+        return BT_EINVAL;
+    return send_msg(rt, to, msg, true, current_sender(rt));
+}
+
+int bt__send_from(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, bt_ref_t from)
+{
+    return send_msg(rt, to, msg, true, from);
+}
+
+int bt__send_sys(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, bt_ref_t from)
+{
+    return send_msg(rt, to, msg, false, from);
 }
 
 int bt_stop(bt_runtime_t *rt, bt_ref_t actor)
@@ -317,12 +420,57 @@ int bt_stop(bt_runtime_t *rt, bt_ref_t actor)
     if (rc != BT_OK)
         return rc;
     bt_actor_t *a = s->actor;
-    /* Only the first request pushes the embedded stop node, so the node is
-     * never in the mailbox twice. */
-    if (__atomic_exchange_n(&a->stop_requested, 1, __ATOMIC_ACQ_REL) == 0)
-        deliver(rt, a, &a->stop_node);
-    else
+    /* stop_requested: 0 = none yet, 1 = a stop is queued, 2 = a stop was
+     * consumed (the actor restarted since). Only the first request uses the
+     * embedded node, so it is never in the mailbox twice nor re-pushed
+     * while it may still be the mailbox's tail. */
+    uint32_t st = __atomic_load_n(&a->stop_requested, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (st == 1) {
+            ref_release(rt, s, 1); /* already queued */
+            return BT_OK;
+        }
+        if (__atomic_compare_exchange_n(&a->stop_requested, &st, 1, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            break;
+    }
+    bt_msg_t *node = &a->stop_node;
+    if (st == 2 && (node = bt_msg_new(sizeof(bt_msg_t), BT_SYS_STOP)) == NULL) {
+        __atomic_store_n(&a->stop_requested, 2, __ATOMIC_RELEASE);
         ref_release(rt, s, 1);
+        return BT_ENOMEM;
+    }
+    deliver(rt, a, node);
+    return BT_OK;
+}
+
+int bt__control(bt_runtime_t *rt, bt_ref_t actor, uint32_t bits)
+{
+    bt_msg_t *nudge = bt_msg_new(sizeof(bt_msg_t), BT_SYS_CONTROL);
+    if (nudge == NULL)
+        return BT_ENOMEM;
+    bt_slot_t *s;
+    uint32_t depth;
+    int rc = ref_acquire(rt, actor, false, &s, &depth);
+    if (rc != BT_OK) {
+        bt_msg_free(nudge);
+        return rc;
+    }
+    bt_actor_t *a = s->actor;
+    /* Seq-cst, with the exchange below, against park_actor(): either the
+     * parked actor sees our bits, or we see it parked and schedule it. */
+    __atomic_fetch_or(&a->control, bits, __ATOMIC_SEQ_CST);
+    if (__atomic_exchange_n(&a->parked, 0, __ATOMIC_SEQ_CST) == 1) {
+        /* It was parked holding its run token: the token is ours now. */
+        bt__schedule(rt, a);
+        ref_release(rt, s, 1);
+        bt_msg_free(nudge);
+        return BT_OK;
+    }
+    /* Not parked: running (it checks after the current dispatch), queued,
+     * or idle; the nudge wakes an idle one. The reference goes with it. */
+    nudge->from = BT_REF_NONE;
+    deliver(rt, a, nudge);
     return BT_OK;
 }
 
@@ -355,7 +503,7 @@ int bt_actor_stats(bt_runtime_t *rt, bt_ref_t actor, bt_actor_stats_t *out)
 
 bt_ref_t bt_self(const bt_ctx_t *ctx)
 {
-    return bt__make_ref(ctx->actor->slot, ctx->actor->gen);
+    return bt__actor_ref(ctx->actor);
 }
 
 bt_runtime_t *bt_ctx_runtime(const bt_ctx_t *ctx)
@@ -366,6 +514,14 @@ bt_runtime_t *bt_ctx_runtime(const bt_ctx_t *ctx)
 void bt_stop_self(bt_ctx_t *ctx)
 {
     ctx->stop = true;
+}
+
+int bt__actor_assert_failed(bt_ctx_t *ctx, const char *cond, const char *file, int line)
+{
+    fprintf(stderr, "baton: actor %s (%#llx) failed assertion %s at %s:%d\n",
+            ctx->actor->type->name ? ctx->actor->type->name : "?",
+            (unsigned long long)bt__actor_ref(ctx->actor), cond, file, line);
+    return BT_EFAILED;
 }
 
 /* -------------------------------------------------------------- messages */
@@ -389,6 +545,137 @@ void bt_msg_free(bt_msg_t *msg)
         bt_free(msg, msg->size);
 }
 
+/* ------------------------------------------------------ monitors, links */
+
+static int send_watch(bt_runtime_t *rt, bt_ref_t to, uint32_t id, bt_ref_t watcher,
+                      uint64_t monitor)
+{
+    bt_watch_msg_t *m = BT_MSG_NEW(bt_watch_msg_t, id);
+    if (m == NULL)
+        return BT_ENOMEM;
+    m->watcher = watcher;
+    m->id = monitor;
+    int rc = bt__send_sys(rt, to, &m->hdr, watcher);
+    if (rc != BT_OK)
+        bt_msg_free(&m->hdr);
+    return rc;
+}
+
+/* Tells `to` that `who` stopped: a DOWN for a monitor, an exit signal for
+ * a link. */
+static void send_down(bt_runtime_t *rt, bt_ref_t to, uint32_t id, bt_ref_t who, int reason,
+                      uint64_t monitor)
+{
+    bt_down_msg_t *m = BT_MSG_NEW(bt_down_msg_t, id);
+    if (m == NULL)
+        return; /* out of memory: the watcher misses this notice */
+    m->actor = who;
+    m->reason = reason;
+    m->monitor = monitor;
+    if (bt__send_sys(rt, to, &m->hdr, who) != BT_OK)
+        bt_msg_free(&m->hdr);
+}
+
+int bt_monitor(bt_ctx_t *ctx, bt_ref_t target, uint64_t *monitor_id)
+{
+    bt_actor_ext_t *ext = bt__actor_ext(ctx->actor);
+    if (ext == NULL)
+        return BT_ENOMEM;
+    uint64_t id = ++ext->next_monitor;
+    if (monitor_id != NULL)
+        *monitor_id = id;
+    int rc = send_watch(ctx->rt, target, BT_SYS_MONITOR, bt_self(ctx), id);
+    if (rc == BT_ENOACTOR) {
+        send_down(ctx->rt, bt_self(ctx), BT_MSG_DOWN, target, BT_ENOACTOR, id);
+        return BT_OK;
+    }
+    return rc;
+}
+
+static int watch_add(bt_watch_t **list, bt_ref_t ref, uint64_t id)
+{
+    bt_watch_t *w = bt_alloc(sizeof(*w));
+    if (w == NULL)
+        return BT_ENOMEM;
+    w->ref = ref;
+    w->id = id;
+    w->next = *list;
+    *list = w;
+    return BT_OK;
+}
+
+static bool watch_remove(bt_watch_t **list, bt_ref_t ref)
+{
+    for (bt_watch_t **p = list; *p != NULL; p = &(*p)->next) {
+        if ((*p)->ref == ref) {
+            bt_watch_t *w = *p;
+            *p = w->next;
+            bt_free(w, sizeof(*w));
+            return true;
+        }
+    }
+    return false;
+}
+
+int bt_link(bt_ctx_t *ctx, bt_ref_t target)
+{
+    bt_actor_ext_t *ext = bt__actor_ext(ctx->actor);
+    if (ext == NULL || watch_add(&ext->links, target, 0) != BT_OK)
+        return BT_ENOMEM;
+    int rc = send_watch(ctx->rt, target, BT_SYS_LINK, bt_self(ctx), 0);
+    if (rc == BT_ENOACTOR) {
+        /* As if it had just failed: the exit signal comes to us. */
+        send_down(ctx->rt, bt_self(ctx), BT_SYS_EXIT_SIGNAL, target, BT_ENOACTOR, 0);
+        return BT_OK;
+    }
+    if (rc != BT_OK)
+        watch_remove(&ext->links, target);
+    return rc;
+}
+
+int bt_unlink(bt_ctx_t *ctx, bt_ref_t target)
+{
+    if (ctx->actor->ext != NULL)
+        watch_remove(&ctx->actor->ext->links, target);
+    int rc = send_watch(ctx->rt, target, BT_SYS_UNLINK, bt_self(ctx), 0);
+    return rc == BT_ENOACTOR ? BT_OK : rc;
+}
+
+void bt_trap_exits(bt_ctx_t *ctx, bool on)
+{
+    bt_actor_ext_t *ext = bt__actor_ext(ctx->actor);
+    if (ext != NULL)
+        ext->trap_exits = on;
+}
+
+/* At termination: tell monitors and links, release names. */
+static void notify_watchers(bt_actor_t *a)
+{
+    bt_actor_ext_t *ext = a->ext;
+    if (ext == NULL)
+        return;
+    bt_ref_t self = bt__actor_ref(a);
+    while (ext->monitors != NULL) {
+        bt_watch_t *w = ext->monitors;
+        ext->monitors = w->next;
+        send_down(a->rt, w->ref, BT_MSG_DOWN, self, a->exit_reason, w->id);
+        bt_free(w, sizeof(*w));
+    }
+    while (ext->links != NULL) {
+        bt_watch_t *w = ext->links;
+        ext->links = w->next;
+        send_down(a->rt, w->ref, BT_SYS_EXIT_SIGNAL, self, a->exit_reason, 0);
+        bt_free(w, sizeof(*w));
+    }
+    while (ext->names != NULL) {
+        bt_name_t *n = ext->names;
+        ext->names = n->next;
+        (void)bt__registry_remove(a->rt->registry, n->name, self);
+        bt_free(n, n->size);
+    }
+    bt__asks_clear(a);
+}
+
 /* ------------------------------------------------------------------ turns */
 
 static inline bt_slot_t *own_slot(bt_actor_t *a)
@@ -398,9 +685,38 @@ static inline bt_slot_t *own_slot(bt_actor_t *a)
 
 static inline void count_processed(bt_worker_t *w, bt_actor_t *a, uint32_t n)
 {
+    if (n == 0)
+        return;
     __atomic_store_n(&a->processed, a->processed + n, __ATOMIC_RELAXED);
     if (w != NULL)
         __atomic_store_n(&w->processed, w->processed + n, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_add(&a->rt->ext_processed, n, __ATOMIC_RELAXED);
+}
+
+/* A runtime message reaching an actor that has stopped: answer what
+ * expects an answer, so nobody waits forever. */
+static void dead_sys_message(bt_actor_t *a, bt_msg_t *m)
+{
+    bt_runtime_t *rt = a->rt;
+    bt_ref_t self = bt__actor_ref(a);
+    switch (m->id) {
+    case BT_SYS_MONITOR:
+        send_down(rt, m->from, BT_MSG_DOWN, self, BT_ENOACTOR, ((bt_watch_msg_t *)m)->id);
+        break;
+    case BT_SYS_LINK:
+        send_down(rt, m->from, BT_SYS_EXIT_SIGNAL, self, BT_ENOACTOR, 0);
+        break;
+    case BT_SYS_NAMED:
+        (void)bt__registry_remove(rt->registry, ((bt_named_msg_t *)m)->name, self);
+        break;
+    case BT_SYS_CHILD_EXIT:
+        /* A child waits for this dead supervisor's decision: stop it. */
+        (void)bt__control(rt, ((bt_child_exit_msg_t *)m)->child, BT_CTL_STOP);
+        break;
+    default:
+        break;
+    }
 }
 
 /* A turn of an actor that has terminated: its mailbox only drains. Called
@@ -410,12 +726,15 @@ static void drain_dead(bt_worker_t *w, bt_actor_t *a, uint32_t refs)
 {
     bt_runtime_t *rt = a->rt;
     bt_slot_t *s = own_slot(a);
+    bt_ref_t self = bt__actor_ref(a);
     for (;;) {
         bt_msg_t *m;
         while ((m = bt__mbox_pop(&a->mbox)) != NULL) {
             refs++;
-            if (m->id < BT_MSG_SYSTEM_BASE)
-                bt__count_dead_letter(rt);
+            if (m->id < BT_MSG_SYSTEM_BASE || m->id == BT_MSG_DEAD_LETTER)
+                bt__dead_letter(rt, self, m->from, m->id);
+            else
+                dead_sys_message(a, m);
         }
         if (bt__mbox_mark_empty(&a->mbox))
             break;
@@ -426,19 +745,20 @@ static void drain_dead(bt_worker_t *w, bt_actor_t *a, uint32_t refs)
     ref_release(rt, s, refs);
 }
 
-/* Stops a running actor: cleanup, then no new references, then drain. The
- * caller holds the run token and `unreleased` references for messages it
- * has already handled. */
-static void terminate(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased, bool run_cleanup)
+/* Stops the actor for good: cleanup, notices, then no new references, then
+ * drain. The caller holds the run token and `unreleased` references for
+ * messages it has already handled. */
+static void terminate(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased)
 {
-    if (run_cleanup && a->type->cleanup != NULL) {
+    if (!(a->flags & BT_AF_CLEANED) && a->type->cleanup != NULL) {
         bt_ctx_t ctx = {.rt = a->rt, .actor = a, .stop = false};
         bt_ctx_t *saved = bt__tls_ctx;
         bt__tls_ctx = &ctx;
         a->type->cleanup(&ctx, a->state);
         bt__tls_ctx = saved;
     }
-    a->flags |= BT_AF_DEAD;
+    a->flags |= BT_AF_DEAD | BT_AF_CLEANED;
+    notify_watchers(a);
     bt_slot_t *s = own_slot(a);
     /* Clear ALIVE and give back the handled messages' references; keep the
      * owner reference until the drain is done, so the actor cannot be
@@ -448,12 +768,165 @@ static void terminate(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased, bool r
     drain_dead(w, a, 1);
 }
 
+/* Parks an actor that waits for its supervisor, keeping its run token:
+ * pushes do not schedule it, so its mailbox keeps filling in order. */
+static void park_actor(bt_actor_t *a)
+{
+    /* Seq-cst against bt__control(): see there. */
+    __atomic_store_n(&a->parked, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&a->control, __ATOMIC_SEQ_CST) != 0 &&
+        __atomic_exchange_n(&a->parked, 0, __ATOMIC_SEQ_CST) == 1)
+        bt__schedule(a->rt, a); /* the decision came already */
+}
+
+/* The actor has stopped running (failure, stop request or stop_self). A
+ * supervised child asks its supervisor and parks; others terminate. */
+static void exit_or_ask_supervisor(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased)
+{
+    bt_runtime_t *rt = a->rt;
+    bt_actor_ext_t *ext = a->ext;
+    if (ext != NULL && ext->sup != BT_REF_NONE &&
+        __atomic_load_n(&rt->state, __ATOMIC_ACQUIRE) != BT_RT_STOPPING) {
+        bt_child_exit_msg_t *m = BT_MSG_NEW(bt_child_exit_msg_t, BT_SYS_CHILD_EXIT);
+        if (m != NULL) {
+            m->child = bt__actor_ref(a);
+            m->index = ext->sup_index;
+            m->reason = a->exit_reason;
+            if (bt__send_sys(rt, ext->sup, &m->hdr, m->child) == BT_OK) {
+                ref_release(rt, own_slot(a), unreleased);
+                park_actor(a);
+                return;
+            }
+            bt_msg_free(&m->hdr);
+        }
+    }
+    terminate(w, a, unreleased);
+}
+
+/* In-place restart: cleanup, fresh state, init again; mailbox, reference,
+ * links, monitors and names are kept. Returns false if init failed (the
+ * actor has then exited again). */
+static bool restart_in_place(bt_worker_t *w, bt_actor_t *a)
+{
+    if (!(a->flags & BT_AF_CLEANED) && a->type->cleanup != NULL) {
+        bt_ctx_t ctx = {.rt = a->rt, .actor = a, .stop = false};
+        bt__tls_ctx = &ctx;
+        a->type->cleanup(&ctx, a->state);
+        bt__tls_ctx = NULL;
+    }
+    bt__asks_clear(a);
+    memset(a->state, 0, a->alloc_size - sizeof(bt_actor_t));
+    a->flags &= ~BT_AF_CLEANED;
+    a->exit_reason = BT_OK;
+    __atomic_fetch_add(&a->rt->restarts, 1, __ATOMIC_RELAXED);
+    int rc = run_init(a, a->ext != NULL ? a->ext->restart_arg : NULL);
+    if (rc != BT_OK) {
+        a->exit_reason = rc;
+        a->flags |= BT_AF_CLEANED;
+        exit_or_ask_supervisor(w, a, 0);
+        return false;
+    }
+    return true;
+}
+
+/* Acts on control bits. Returns true if the turn goes on. */
+static bool handle_control(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased)
+{
+    uint32_t bits = __atomic_exchange_n(&a->control, 0, __ATOMIC_ACQ_REL);
+    if (bits & BT_CTL_STOP) {
+        terminate(w, a, unreleased);
+        return false;
+    }
+    if (bits & BT_CTL_RESTART) {
+        ref_release(a->rt, own_slot(a), unreleased);
+        return restart_in_place(w, a);
+    }
+    ref_release(a->rt, own_slot(a), unreleased);
+    return true;
+}
+
+/* A runtime message in a live actor's turn. Returns the message to pass to
+ * dispatch (possibly rewritten), or NULL if it was handled here. */
+static bt_msg_t *live_sys_message(bt_actor_t *a, bt_msg_t *m, bool *stop)
+{
+    bt_actor_ext_t *ext;
+    switch (m->id) {
+    case BT_SYS_STOP:
+        /* The request is consumed; the embedded node may now be the
+         * mailbox's tail, so a later request (after a restart) must use an
+         * allocated one. */
+        __atomic_store_n(&a->stop_requested, 2, __ATOMIC_RELEASE);
+        *stop = true;
+        return NULL;
+    case BT_SYS_CONTROL:
+        return NULL; /* the control word is read around every dispatch */
+    case BT_SYS_MONITOR:
+    case BT_SYS_LINK: {
+        bt_watch_msg_t *wm = (bt_watch_msg_t *)m;
+        ext = bt__actor_ext(a);
+        if (ext == NULL || watch_add(m->id == BT_SYS_MONITOR ? &ext->monitors : &ext->links,
+                                     wm->watcher, wm->id) != BT_OK) {
+            /* Out of memory: tell the watcher now rather than never. */
+            send_down(a->rt, wm->watcher,
+                      m->id == BT_SYS_MONITOR ? BT_MSG_DOWN : BT_SYS_EXIT_SIGNAL, bt__actor_ref(a),
+                      BT_ENOMEM, wm->id);
+        }
+        return NULL;
+    }
+    case BT_SYS_UNLINK:
+        if (a->ext != NULL)
+            watch_remove(&a->ext->links, ((bt_watch_msg_t *)m)->watcher);
+        return NULL;
+    case BT_SYS_EXIT_SIGNAL: {
+        bt_down_msg_t *d = (bt_down_msg_t *)m;
+        ext = a->ext;
+        bool linked = ext != NULL && watch_remove(&ext->links, d->actor);
+        if (!linked && d->reason != BT_ENOACTOR)
+            return NULL; /* unlinked meanwhile */
+        if (ext != NULL && ext->trap_exits) {
+            m->id = BT_MSG_EXIT;
+            return m;
+        }
+        if (d->reason != BT_OK) {
+            a->exit_reason = BT_ELINKED;
+            *stop = true;
+        }
+        return NULL;
+    }
+    case BT_SYS_ASK_TIMEOUT:
+        if (!bt__ask_settle_timeout(a, m->corr))
+            return NULL; /* the reply won */
+        m->id = BT_MSG_TIMEOUT;
+        return m;
+    case BT_SYS_NAMED: {
+        bt_named_msg_t *nm = (bt_named_msg_t *)m;
+        size_t len = strlen(nm->name) + 1;
+        ext = bt__actor_ext(a);
+        bt_name_t *n = ext != NULL ? bt_alloc(sizeof(*n) + len) : NULL;
+        if (n == NULL) {
+            /* Cannot remember it: release it now rather than leak it. */
+            (void)bt__registry_remove(a->rt->registry, nm->name, bt__actor_ref(a));
+            return NULL;
+        }
+        n->size = sizeof(*n) + len;
+        memcpy(n->name, nm->name, len);
+        n->next = ext->names;
+        ext->names = n;
+        return NULL;
+    }
+    default:
+        return m; /* public runtime messages: dispatched */
+    }
+}
+
 void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
 {
     if (a->flags & BT_AF_DEAD) {
         drain_dead(w, a, 0);
         return;
     }
+    if (__atomic_load_n(&a->control, __ATOMIC_RELAXED) != 0 && !handle_control(w, a, 0))
+        return;
     bt_runtime_t *rt = a->rt;
     uint32_t batch = rt->cfg.batch;
     bool bounded = a->capacity != 0;
@@ -461,19 +934,23 @@ void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
     bt__tls_ctx = &ctx;
 
     uint32_t handled = 0, unreleased = 0, dispatched = 0;
-    bool stop = false;
+    bool stop = false, control = false;
     bt_msg_t *m;
     while (handled < batch && (m = bt__mbox_pop(&a->mbox)) != NULL) {
         handled++;
         unreleased++;
         if (__builtin_expect(m->id >= BT_MSG_SYSTEM_BASE, 0)) {
-            if (m->id == BT_SYS_STOP)
-                stop = true;
-        } else {
+            m = live_sys_message(a, m, &stop);
+        } else if (__builtin_expect(m->corr & BT_CORR_REPLY, 0) &&
+                   !bt__ask_settle_reply(a, m->corr)) {
+            __atomic_fetch_add(&rt->late_replies, 1, __ATOMIC_RELAXED);
+            m = NULL; /* late: dropped, never taken for the answer */
+        }
+        if (m != NULL) {
             dispatched++;
             int rc = a->type->dispatch(&ctx, a->state, m);
             if (rc != BT_OK) {
-                a->exit_reason = rc;
+                a->exit_reason = rc > 0 ? BT_EFAILED : rc;
                 stop = true;
             }
             stop |= ctx.stop;
@@ -485,18 +962,73 @@ void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
         }
         if (stop)
             break;
+        if (__atomic_load_n(&a->control, __ATOMIC_RELAXED) != 0) {
+            control = true;
+            break;
+        }
     }
     bt__tls_ctx = NULL;
     count_processed(w, a, dispatched);
 
     if (stop) {
-        terminate(w, a, unreleased, true);
+        exit_or_ask_supervisor(w, a, unreleased);
+        return;
+    }
+    if (control) {
+        if (handle_control(w, a, unreleased))
+            bt__schedule(rt, a); /* restarted: carry on with the queue */
         return;
     }
     /* The owner reference keeps the actor alive through this release. */
     ref_release(rt, own_slot(a), unreleased);
     if (handled == batch || !bt__mbox_mark_empty(&a->mbox))
         bt__schedule(rt, a); /* more to do: back of the queue */
+}
+
+/* ------------------------------------------------------------- registry */
+
+int bt_register(bt_runtime_t *rt, const char *name, bt_ref_t actor)
+{
+    if (rt == NULL || name == NULL)
+        return BT_EINVAL;
+    size_t len = strnlen(name, 256);
+    if (len == 0 || len > 255)
+        return BT_EINVAL;
+    if (!bt_alive(rt, actor))
+        return BT_ENOACTOR;
+    bt_named_msg_t *m =
+        (bt_named_msg_t *)bt_msg_new(sizeof(bt_named_msg_t) + len + 1, BT_SYS_NAMED);
+    if (m == NULL)
+        return BT_ENOMEM;
+    memcpy(m->name, name, len + 1);
+    int rc = bt__registry_put(rt->registry, name, actor);
+    if (rc != BT_OK) {
+        bt_msg_free(&m->hdr);
+        return rc;
+    }
+    /* Tell the actor, so it releases the name when it stops. If it stopped
+     * meanwhile, release the name ourselves. */
+    rc = bt__send_sys(rt, actor, &m->hdr, BT_REF_NONE);
+    if (rc != BT_OK) {
+        bt_msg_free(&m->hdr);
+        (void)bt__registry_remove(rt->registry, name, actor);
+        return rc;
+    }
+    return BT_OK;
+}
+
+int bt_whereis(bt_runtime_t *rt, const char *name, bt_ref_t *out)
+{
+    if (rt == NULL || name == NULL || out == NULL)
+        return BT_EINVAL;
+    return bt__registry_get(rt->registry, name, out);
+}
+
+int bt_unregister(bt_runtime_t *rt, const char *name)
+{
+    if (rt == NULL || name == NULL)
+        return BT_EINVAL;
+    return bt__registry_remove(rt->registry, name, BT_REF_NONE);
 }
 
 /* ------------------------------------------------------------- shutdown */
@@ -508,7 +1040,10 @@ void bt__stop_all(bt_runtime_t *rt)
     for (uint32_t i = n; i-- > 0;) {
         bt_slot_t *s = slot_at(rt, i);
         uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
-        if (w & BT_SLOT_ALIVE)
-            (void)bt_stop(rt, bt__make_ref(i, BT_SLOT_GEN(w)));
+        if (w & BT_SLOT_ALIVE) {
+            bt_ref_t ref = bt__make_ref(i, BT_SLOT_GEN(w));
+            /* A parked child would not see a queued stop: control reaches it. */
+            (void)bt__control(rt, ref, BT_CTL_STOP);
+        }
     }
 }

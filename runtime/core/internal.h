@@ -25,11 +25,46 @@
     } while (0)
 __attribute__((noreturn)) void bt__assert_fail(const char *cond, const char *file, int line);
 
-/* Runtime-internal message ids (never passed to dispatch). */
-enum bt_sys_msg {
-    BT_SYS_STOP = BT_MSG_SYSTEM_BASE, /* embedded node: stop after the messages before it */
-    BT_SYS_COUNT_
+/* Runtime-internal message ids. Ids from BT_SYS_INTERNAL_BASE up are
+ * handled by the turn loop and never reach dispatch; those below it (the
+ * public BT_MSG_* ids and BT_SYS_CHILD_EXIT, which only the runtime's own
+ * supervisor type receives) are dispatched. */
+#define BT_SYS_INTERNAL_BASE (BT_MSG_SYSTEM_BASE + 0x8000u)
+enum bt_sys_internal {
+    BT_SYS_CHILD_EXIT = BT_MSG_SYSTEM_BASE + 0x100u, /* bt_child_exit_msg_t, to a supervisor */
+    BT_SYS_STOP = BT_SYS_INTERNAL_BASE, /* embedded node: stop after the messages before it */
+    BT_SYS_CONTROL,                     /* nudge: look at the control word */
+    BT_SYS_MONITOR,                     /* bt_watch_msg_t: add a monitor */
+    BT_SYS_LINK,                        /* bt_watch_msg_t: add a link */
+    BT_SYS_UNLINK,                      /* bt_watch_msg_t: remove a link */
+    BT_SYS_EXIT_SIGNAL,                 /* bt_down_msg_t: a linked actor stopped */
+    BT_SYS_ASK_TIMEOUT,                 /* bt_msg_t with corr: an ask's deadline passed */
+    BT_SYS_NAMED,                       /* bt_named_msg_t: a name was bound to this actor */
 };
+
+/* Correlation ids: bit 63 marks a reply; the rest identifies the ask. */
+#define BT_CORR_REPLY ((uint64_t)1 << 63)
+
+typedef struct bt_watch_msg {
+    bt_msg_t hdr;
+    bt_ref_t watcher;
+    uint64_t id;
+} bt_watch_msg_t;
+
+typedef struct bt_child_exit_msg {
+    bt_msg_t hdr;
+    bt_ref_t child;
+    uint32_t index;
+    int reason;
+} bt_child_exit_msg_t;
+
+typedef struct bt_named_msg {
+    bt_msg_t hdr;
+    char name[]; /* NUL-terminated */
+} bt_named_msg_t;
+
+/* Control requests (bt_actor_t.control), set by a supervisor. */
+enum { BT_CTL_RESTART = 1u << 0, BT_CTL_STOP = 1u << 1 };
 
 /* ------------------------------------------------------------ slot table
  *
@@ -46,22 +81,22 @@ enum bt_sys_msg {
  * the runtime, so a stale reference only ever reads a slot word.
  * The reference count doubles as the mailbox depth, which is how a bounded
  * mailbox is enforced without another atomic counter. */
-#define BT_SLOT_ALIVE    ((uint64_t)1 << 31)
-#define BT_SLOT_REFS     ((uint64_t)BT_SLOT_ALIVE - 1)
-#define BT_SLOT_GEN(w)   ((uint32_t)((w) >> 32))
-#define BT_CHUNK_BITS    14
-#define BT_CHUNK_SLOTS   (1u << BT_CHUNK_BITS)
-#define BT_MAX_CHUNKS    4096u /* 67M actors alive at once */
-#define BT_SLOT_NONE     UINT32_MAX
+#define BT_SLOT_ALIVE  ((uint64_t)1 << 31)
+#define BT_SLOT_REFS   ((uint64_t)BT_SLOT_ALIVE - 1)
+#define BT_SLOT_GEN(w) ((uint32_t)((w) >> 32))
+#define BT_CHUNK_BITS  14
+#define BT_CHUNK_SLOTS (1u << BT_CHUNK_BITS)
+#define BT_MAX_CHUNKS  4096u /* 67M actors alive at once */
+#define BT_SLOT_NONE   UINT32_MAX
 
 typedef struct bt_actor bt_actor_t;
 
 typedef struct bt_slot {
-    uint64_t word;       /* see above; atomic */
-    bt_actor_t *actor;   /* valid while the caller holds a reference */
-    uint32_t depth_hwm;  /* highest depth seen; relaxed, written by senders */
-    uint32_t next_free;  /* free-list link, under slot_mutex */
-    uint32_t capacity;   /* bounded mailbox size, 0 = unbounded; set at spawn */
+    uint64_t word;      /* see above; atomic */
+    bt_actor_t *actor;  /* valid while the caller holds a reference */
+    uint32_t depth_hwm; /* highest depth seen; relaxed, written by senders */
+    uint32_t next_free; /* free-list link, under slot_mutex */
+    uint32_t capacity;  /* bounded mailbox size, 0 = unbounded; set at spawn */
     uint32_t pad_;
 } bt_slot_t;
 
@@ -73,8 +108,40 @@ static inline bt_ref_t bt__make_ref(uint32_t slot, uint32_t gen)
 /* ----------------------------------------------------------------- actor */
 
 enum {
-    BT_AF_DEAD = 1u << 0, /* terminated; any further turn only drains */
+    BT_AF_DEAD = 1u << 0,    /* terminated; any further turn only drains */
+    BT_AF_CLEANED = 1u << 1, /* cleanup must not run (init failed) */
+    BT_AF_PINNED = 1u << 2,  /* runs on its own thread */
 };
+
+/* What an actor has that most actors never use, allocated on first use by
+ * the actor's own thread (or at spawn). */
+typedef struct bt_watch {
+    struct bt_watch *next;
+    bt_ref_t ref;
+    uint64_t id; /* monitor id; 0 for a link */
+} bt_watch_t;
+
+typedef struct bt_name {
+    struct bt_name *next;
+    size_t size;
+    char name[];
+} bt_name_t;
+
+typedef struct bt_asks bt_asks_t; /* pending asks: ask.c */
+typedef struct bt_pinned bt_pinned_t;
+
+typedef struct bt_actor_ext {
+    bt_watch_t *monitors; /* actors monitoring this one */
+    bt_watch_t *links;    /* actors linked with this one */
+    bt_name_t *names;     /* registry names bound to this actor */
+    bt_asks_t *asks;
+    uint64_t next_corr;
+    uint64_t next_monitor;
+    bool trap_exits;
+    bt_ref_t sup; /* supervisor, or BT_REF_NONE */
+    uint32_t sup_index;
+    const void *restart_arg;
+} bt_actor_ext_t;
 
 struct bt_ctx {
     bt_runtime_t *rt;
@@ -88,15 +155,19 @@ struct bt_actor {
     bt_runtime_t *rt;
     uint32_t slot;
     uint32_t gen;
-    uint32_t capacity;      /* 0 = unbounded; copy of the slot's */
-    uint32_t flags;         /* BT_AF_*, consumer only */
+    uint32_t capacity;       /* 0 = unbounded; copy of the slot's */
+    uint32_t flags;          /* BT_AF_*, consumer only */
     uint32_t stop_requested; /* atomic: the stop node has been pushed */
     int exit_reason;         /* BT_OK, or the dispatch error that stopped it */
-    uint64_t sent;          /* written by the running thread, read by stats */
-    uint64_t processed;     /* likewise */
-    bt_actor_t *rq_next;    /* link in the global run queue */
+    uint32_t control;        /* atomic: BT_CTL_* requests from a supervisor */
+    uint32_t parked;         /* atomic: 1 while waiting, run token held, for control */
+    bt_actor_ext_t *ext;     /* NULL until needed */
+    bt_pinned_t *pinned;     /* the dedicated thread of a pinned actor */
+    uint64_t sent;           /* written by the running thread, read by stats */
+    uint64_t processed;      /* likewise */
+    bt_actor_t *rq_next;     /* link in the global run queue */
     uint32_t alloc_size;
-    bt_msg_t stop_node;     /* size 0: never freed */
+    bt_msg_t stop_node; /* size 0: never freed */
     _Alignas(16) unsigned char state[];
 };
 
@@ -122,6 +193,7 @@ typedef struct bt_worker {
     uint64_t rng;
     bool spinning;
     bool started;
+    bool pinned; /* a pinned actor's thread: never takes part in stealing */
     pthread_t thread;
     bt_ctx_t ctx;
 } bt_worker_t;
@@ -133,7 +205,7 @@ enum bt_rt_state { BT_RT_CREATED, BT_RT_RUNNING, BT_RT_STOPPING };
 struct bt_runtime {
     bt_runtime_config_t cfg;
     uint32_t nworkers;
-    uint32_t state; /* enum bt_rt_state; atomic */
+    uint32_t state;   /* enum bt_rt_state; atomic */
     uint32_t exiting; /* atomic: workers return once set */
     bt_worker_t *workers;
 
@@ -157,11 +229,37 @@ struct bt_runtime {
     uint32_t nidle;     /* atomic */
     uint32_t nspinning; /* atomic */
 
-    /* Counters for sends made outside any worker, and totals. */
+    /* Counters for work done outside the workers (pinned threads, other
+     * threads), and totals. */
     _Alignas(BT_CACHE_LINE) uint64_t ext_sent;
     uint64_t ext_dead_letters;
+    uint64_t ext_processed;
+    uint64_t late_replies;
+    uint64_t restarts;
     uint64_t spawned;
     uint64_t live;
+
+    /* Deterministic mode: the virtual clock, in ns. */
+    uint64_t vnow;
+
+    /* Timer service (timer.c), registry (registry.c). */
+    struct bt_timers *timers;
+    struct bt__registry *registry;
+    bt_ref_t dead_letter_observer; /* atomic */
+
+    /* Pinned actors' threads that have finished and wait to be joined. */
+    pthread_mutex_t pinned_mutex;
+    bt_pinned_t *pinned_zombies;
+    uint32_t pinned_live; /* atomic: pinned threads not yet joined */
+};
+
+struct bt_pinned {
+    bt_pinned_t *next; /* in rt->pinned_zombies */
+    bt_runtime_t *rt;
+    bt_actor_t *actor;
+    pthread_t thread;
+    uint32_t runnable; /* futex word: 1 when the actor has work */
+    uint32_t done;     /* atomic: the actor is freed; the thread exits */
 };
 
 /* The worker the calling thread is, or NULL outside the runtime's threads;
@@ -169,15 +267,65 @@ struct bt_runtime {
 extern __thread bt_worker_t *bt__tls_worker;
 extern __thread bt_ctx_t *bt__tls_ctx;
 
+static inline bool bt__deterministic(const bt_runtime_t *rt)
+{
+    return rt->cfg.deterministic;
+}
+
+static inline bt_ref_t bt__actor_ref(const bt_actor_t *a)
+{
+    return bt__make_ref(a->slot, a->gen);
+}
+
 /* sched.c */
 int bt__sched_start(bt_runtime_t *rt);
 void bt__sched_stop(bt_runtime_t *rt);
 void bt__schedule(bt_runtime_t *rt, bt_actor_t *a);
+/* Deterministic mode: runs runnable actors on the calling thread until none
+ * is left. */
+void bt__sched_run_inline(bt_runtime_t *rt);
+int bt__pinned_start(bt_runtime_t *rt, bt_actor_t *a);
+void bt__pinned_release(bt_actor_t *a);
+void bt__pinned_reap(bt_runtime_t *rt);
 
 /* actor.c */
 void bt__actor_turn(bt_worker_t *w, bt_actor_t *a);
 void bt__slot_table_destroy(bt_runtime_t *rt);
 void bt__stop_all(bt_runtime_t *rt);
-void bt__count_dead_letter(bt_runtime_t *rt);
+/* A message that could not be delivered: count it, tell the observer. */
+void bt__dead_letter(bt_runtime_t *rt, bt_ref_t to, bt_ref_t from, uint32_t id);
+/* Sends a runtime message: any id, never refused for capacity, from the
+ * given sender. Same ownership rules as bt_send(). */
+int bt__send_sys(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, bt_ref_t from);
+/* A user message with an explicit sender (bounded mailboxes apply). */
+int bt__send_from(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, bt_ref_t from);
+/* Asks the actor to restart or stop (BT_CTL_*), preempting its queue. */
+int bt__control(bt_runtime_t *rt, bt_ref_t actor, uint32_t bits);
+/* Spawns a supervised child (supervisor.c). */
+int bt__spawn_child(bt_runtime_t *rt, const bt_child_spec_t *spec, bt_ref_t sup, uint32_t index,
+                    bt_ref_t *out);
+bt_actor_ext_t *bt__actor_ext(bt_actor_t *a);
+uint64_t bt__clock_ns(void);
+
+/* ask.c */
+/* A reply (corr has BT_CORR_REPLY) arrived: true if it answers a pending
+ * ask, which is then settled; false if it is late. */
+bool bt__ask_settle_reply(bt_actor_t *a, uint64_t corr);
+/* An ask's timeout fired: true if the ask was still pending. */
+bool bt__ask_settle_timeout(bt_actor_t *a, uint64_t corr);
+/* Cancels every pending ask (on restart and stop). */
+void bt__asks_clear(bt_actor_t *a);
+
+/* timer.c */
+int bt__timers_create(bt_runtime_t *rt);
+void bt__timers_destroy(bt_runtime_t *rt);
+int bt__timers_start_thread(bt_runtime_t *rt);
+void bt__timers_stop_thread(bt_runtime_t *rt);
+int bt__timer_add(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, uint64_t delay_ns,
+                  uint64_t period_ns, bool system, bt_timer_t *out);
+/* Deterministic mode: the earliest timer deadline in ns, or UINT64_MAX. */
+uint64_t bt__timers_next_ns(bt_runtime_t *rt);
+/* Deterministic mode: fires every timer due at or before now_ns. */
+void bt__timers_fire_due(bt_runtime_t *rt, uint64_t now_ns);
 
 #endif

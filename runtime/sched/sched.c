@@ -247,8 +247,14 @@ static void wake_all(bt_runtime_t *rt)
     pthread_mutex_unlock(&rt->idle_mutex);
 }
 
+static void pinned_wake(bt_pinned_t *p);
+
 void bt__schedule(bt_runtime_t *rt, bt_actor_t *a)
 {
+    if (__builtin_expect(a->pinned != NULL, 0)) {
+        pinned_wake(a->pinned);
+        return;
+    }
     bt_worker_t *w = bt__tls_worker;
     if (w != NULL && w->rt == rt) {
         /* Sender-local: the actor runs on this worker unless stolen. Wake
@@ -460,5 +466,115 @@ void bt__sched_stop(bt_runtime_t *rt)
             pthread_join(w->thread, NULL);
             w->started = false;
         }
+    }
+}
+
+/* ------------------------------------------------------ deterministic mode */
+
+void bt__sched_run_inline(bt_runtime_t *rt)
+{
+    /* The one pseudo-worker runs on the calling thread; actors it makes
+     * runnable go to its queue, those made runnable from outside go to the
+     * global queue. Order is reproducible: FIFO, no stealing, no threads. */
+    bt_worker_t *w = &rt->workers[0];
+    bt_worker_t *saved = bt__tls_worker;
+    bt__tls_worker = w;
+    for (;;) {
+        bt_actor_t *a = runq_pop(w);
+        if (a == NULL)
+            a = global_take(w);
+        if (a == NULL)
+            break;
+        bt__actor_turn(w, a);
+        w->ticks++;
+    }
+    bt__tls_worker = saved;
+}
+
+/* ---------------------------------------------------------- pinned actors
+ *
+ * A pinned actor's thread waits on its futex word for the actor to become
+ * runnable, runs turns until it is not, and exits once the actor has been
+ * freed (done). Scheduling it is storing 1 and waking the thread; the run
+ * token protocol guarantees this thread is the only one that runs it. The
+ * thread's counters go to the runtime's shared ones: it is not a worker.
+ * Finished threads wait on a list to be joined by the next pinned spawn or
+ * by shutdown, so a long-lived runtime does not collect zombies. */
+
+static void pinned_wake(bt_pinned_t *p)
+{
+    /* Release: the work that made the actor runnable happens before its
+     * thread runs it. */
+    __atomic_store_n(&p->runnable, 1, __ATOMIC_RELEASE);
+    futex_wake(&p->runnable);
+}
+
+static void *pinned_main(void *arg)
+{
+    bt_pinned_t *p = arg;
+    bt_runtime_t *rt = p->rt;
+    for (;;) {
+        while (__atomic_load_n(&p->runnable, __ATOMIC_ACQUIRE) == 0) {
+            if (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
+                goto out;
+            futex_wait(&p->runnable, 0);
+        }
+        if (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
+            break;
+        __atomic_store_n(&p->runnable, 0, __ATOMIC_RELAXED);
+        bt__actor_turn(NULL, p->actor); /* may free the actor and set done */
+    }
+out:
+    pthread_mutex_lock(&rt->pinned_mutex);
+    p->next = rt->pinned_zombies;
+    rt->pinned_zombies = p;
+    pthread_mutex_unlock(&rt->pinned_mutex);
+    return NULL;
+}
+
+int bt__pinned_start(bt_runtime_t *rt, bt_actor_t *a)
+{
+    bt__pinned_reap(rt);
+    bt_pinned_t *p = bt_alloc_zeroed(sizeof(*p));
+    if (p == NULL)
+        return BT_ENOMEM;
+    p->rt = rt;
+    p->actor = a;
+    a->pinned = p;
+    __atomic_fetch_add(&rt->pinned_live, 1, __ATOMIC_RELAXED);
+    int err = pthread_create(&p->thread, NULL, pinned_main, p);
+    if (err != 0) {
+        __atomic_fetch_sub(&rt->pinned_live, 1, __ATOMIC_RELAXED);
+        a->pinned = NULL;
+        bt_free(p, sizeof(*p));
+        fprintf(stderr, "baton: cannot start a pinned actor's thread: %s\n", strerror(err));
+        return BT_ESYS;
+    }
+    return BT_OK;
+}
+
+void bt__pinned_release(bt_actor_t *a)
+{
+    bt_pinned_t *p = a->pinned;
+    /* The actor is being freed: its thread must not touch it again. */
+    __atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->runnable, 1, __ATOMIC_RELEASE);
+    futex_wake(&p->runnable);
+}
+
+void bt__pinned_reap(bt_runtime_t *rt)
+{
+    if (__atomic_load_n(&rt->pinned_zombies, __ATOMIC_RELAXED) == NULL)
+        return;
+    pthread_mutex_lock(&rt->pinned_mutex);
+    bt_pinned_t *list = rt->pinned_zombies;
+    rt->pinned_zombies = NULL;
+    pthread_mutex_unlock(&rt->pinned_mutex);
+    while (list != NULL) {
+        bt_pinned_t *p = list;
+        list = p->next;
+        pthread_join(p->thread, NULL);
+        bt_free(p, sizeof(*p));
+        __atomic_fetch_sub(&rt->pinned_live, 1, __ATOMIC_RELEASE);
     }
 }

@@ -18,10 +18,10 @@ typedef struct {
     latch_t cleanups;  /* cleanup calls */
     uint64_t next[16]; /* next expected seq per producer */
     bool out_of_order;
-    int init_result;   /* what init returns */
+    int init_result; /* what init returns */
     uint64_t last_seq;
     bt_ref_t last_from;
-    latch_t *gate;     /* MSG_BLOCK waits until this reaches 1 */
+    latch_t *gate; /* MSG_BLOCK waits until this reaches 1 */
 } record_t;
 
 typedef struct {
@@ -201,8 +201,7 @@ Test(actor, bounded_mailbox_refuses_when_full_but_never_refuses_stop)
     cr_assert_eq(bt_runtime_create(&(bt_runtime_config_t){.threads = 1}, &rt), BT_OK);
     record_t *r = record_new();
     bt_ref_t a;
-    cr_assert_eq(bt_spawn(rt, &recorder, r, &(bt_spawn_opts_t){.mailbox_capacity = 4}, &a),
-                 BT_OK);
+    cr_assert_eq(bt_spawn(rt, &recorder, r, &(bt_spawn_opts_t){.mailbox_capacity = 4}, &a), BT_OK);
     /* Not started: nothing is consumed. */
     for (int i = 0; i < 4; i++)
         cr_assert_eq(send_seq(rt, a, 0, (uint64_t)i), BT_OK);
@@ -224,8 +223,7 @@ Test(actor, bounded_mailbox_frees_capacity_as_it_drains)
     bt_runtime_t *rt = start_runtime(2);
     record_t *r = record_new();
     bt_ref_t a;
-    cr_assert_eq(bt_spawn(rt, &recorder, r, &(bt_spawn_opts_t){.mailbox_capacity = 8}, &a),
-                 BT_OK);
+    cr_assert_eq(bt_spawn(rt, &recorder, r, &(bt_spawn_opts_t){.mailbox_capacity = 8}, &a), BT_OK);
     uint64_t full = 0;
     for (uint64_t i = 0; i < 20000;) {
         int rc = send_seq(rt, a, 0, i);

@@ -16,6 +16,7 @@ typedef struct {
 typedef struct {
     latch_t handled;
     latch_t cleanups;
+    latch_t entered;  /* MSG_BLOCK has started */
     uint32_t release; /* MSG_BLOCK spins until this is set */
 } counts_t;
 
@@ -29,6 +30,7 @@ static int counted_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
 {
     counts_t *c = *(counts_t **)state;
     if (msg->id == MSG_BLOCK) {
+        latch_add(&c->entered, 1);
         while (!__atomic_load_n(&c->release, __ATOMIC_ACQUIRE))
             nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
@@ -199,7 +201,9 @@ Test(lifecycle, shutdown_times_out_on_a_stuck_actor_and_can_be_retried)
     latch_init(&c.cleanups);
     bt_ref_t a;
     cr_assert_eq(bt_spawn(rt, &counted, &c, NULL, &a), BT_OK);
+    latch_init(&c.entered);
     cr_assert_eq(send_work(rt, a, MSG_BLOCK), BT_OK);
+    cr_assert(latch_wait(&c.entered, 1, 5000), "the actor is inside its dispatch");
     cr_assert_eq(bt_runtime_shutdown(rt, 50 * 1000000ull), BT_ETIMEDOUT);
     bt_ref_t b;
     cr_assert_eq(bt_spawn(rt, &counted, &c, NULL, &b), BT_ESTATE, "no spawn while stopping");

@@ -238,8 +238,10 @@ static int signal_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
     return BT_OK;
 }
 
-static const bt_actor_type_t signal_type = {
-    .name = "signal", .state_size = sizeof(latch_t *), .init = ptr_init, .dispatch = signal_dispatch};
+static const bt_actor_type_t signal_type = {.name = "signal",
+                                            .state_size = sizeof(latch_t *),
+                                            .init = ptr_init,
+                                            .dispatch = signal_dispatch};
 
 Test(sched, a_flooding_actor_does_not_starve_another)
 {
@@ -249,9 +251,9 @@ Test(sched, a_flooding_actor_does_not_starve_another)
     static latch_t got;
     latch_init(&got);
     bt_ref_t flood, victim;
-    cr_assert_eq(bt_spawn(rt, &flood_type, NULL,
-                          &(bt_spawn_opts_t){.mailbox_capacity = 100000}, &flood),
-                 BT_OK);
+    cr_assert_eq(
+        bt_spawn(rt, &flood_type, NULL, &(bt_spawn_opts_t){.mailbox_capacity = 100000}, &flood),
+        BT_OK);
     cr_assert_eq(bt_spawn(rt, &signal_type, &got, NULL, &victim), BT_OK);
     cr_assert_eq(bt_send(rt, flood, bt_msg_new(sizeof(bt_msg_t), MSG_FLOOD)), BT_OK);
     nanosleep(&(struct timespec){0, 20000000}, NULL); /* the flood is on */

@@ -16,13 +16,13 @@
 #include <time.h>
 
 #ifdef BT_TSAN
-#define HOPS      2000
-#define POTATOES  64
-#define EXTERNAL  20000
+#define HOPS     2000
+#define POTATOES 64
+#define EXTERNAL 20000
 #else
-#define HOPS      20000
-#define POTATOES  256
-#define EXTERNAL  500000
+#define HOPS     20000
+#define POTATOES 256
+#define EXTERNAL 500000
 #endif
 #define ACTORS 64
 
@@ -40,7 +40,7 @@ static uint32_t overlaps;
 static uint32_t potatoes_done;
 
 typedef struct {
-    uint32_t inside;     /* atomic: detects overlap */
+    uint32_t inside;      /* atomic: detects overlap */
     uint64_t hops, pokes; /* plain: only ever touched by the one running thread */
 } cell_state;
 
@@ -75,9 +75,10 @@ static void cell_cleanup(bt_ctx_t *ctx, void *state)
     __atomic_add_fetch(&total_pokes, st->pokes, __ATOMIC_RELAXED);
 }
 
-static const bt_actor_type_t cell = {
-    .name = "cell", .state_size = sizeof(cell_state), .dispatch = cell_dispatch,
-    .cleanup = cell_cleanup};
+static const bt_actor_type_t cell = {.name = "cell",
+                                     .state_size = sizeof(cell_state),
+                                     .dispatch = cell_dispatch,
+                                     .cleanup = cell_cleanup};
 
 static bt_runtime_t *rt;
 

@@ -108,8 +108,7 @@ int main(void)
         if (s.actors_live == 0)
             break;
         if (waited > 60000) {
-            fprintf(stderr, "timeout: %llu actors still live\n",
-                    (unsigned long long)s.actors_live);
+            fprintf(stderr, "timeout: %llu actors still live\n", (unsigned long long)s.actors_live);
             return 1;
         }
         nanosleep(&(struct timespec){0, 1000000}, NULL);
