@@ -942,7 +942,7 @@ void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
         if (__builtin_expect(m->id >= BT_MSG_SYSTEM_BASE, 0)) {
             m = live_sys_message(a, m, &stop);
         } else if (__builtin_expect(m->corr & BT_CORR_REPLY, 0) &&
-                   !bt__ask_settle_reply(a, m->corr)) {
+                   !(a->flags & BT_AF_RAW_REPLIES) && !bt__ask_settle_reply(a, m->corr)) {
             __atomic_fetch_add(&rt->late_replies, 1, __ATOMIC_RELAXED);
             m = NULL; /* late: dropped, never taken for the answer */
         }

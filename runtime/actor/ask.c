@@ -26,6 +26,7 @@
 #include "core/internal.h"
 
 #include <ck_pr.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -213,14 +214,29 @@ int bt_reply(bt_ctx_t *ctx, const bt_msg_t *request, bt_msg_t *reply)
     return bt_send(ctx->rt, request->from, reply);
 }
 
-/* ----------------------------------------------------- from outside */
+/* ----------------------------------------------------- from outside
+ *
+ * Each thread that asks from outside keeps one waiter actor per runtime
+ * (cached in a thread-local), so an ask costs no spawn. The thread and the
+ * waiter share a box whose 32-bit word packs the current ask's sequence
+ * number with its state:
+ *   WAITING  -> SLEEPING   the thread stops spinning and sleeps (futex)
+ *   WAITING/SLEEPING -> FILLING -> DONE   the waiter copies in the reply
+ *   WAITING/SLEEPING -> DONE              the thread gives up (timeout)
+ * A reply whose sequence number is not the current one is a late reply to
+ * an ask that timed out: the waiter's CAS fails and it is dropped and
+ * counted. The box is reference-counted between the thread and the waiter,
+ * since either may go first (thread exit, runtime shutdown). */
 
-enum { BOX_WAITING, BOX_REPLIED, BOX_ABANDONED };
+enum { BOX_WAITING, BOX_SLEEPING, BOX_FILLING, BOX_DONE };
+#define BOX_STATE(w) ((w)&3u)
+#define BOX_SEQ(w)   ((w) >> 2)
 
 typedef struct {
-    uint32_t state; /* futex word: BOX_* */
-    uint32_t refs;  /* the waiting thread and the waiter actor */
-    bt_msg_t *reply;
+    uint32_t word;   /* futex word: seq << 2 | state */
+    uint32_t refs;   /* the asking thread and the waiter actor */
+    uint32_t seq;    /* the thread's last sequence number; thread only */
+    bt_msg_t *reply; /* written in FILLING, read after DONE */
 } reply_box_t;
 
 static void box_release(reply_box_t *box)
@@ -231,37 +247,42 @@ static void box_release(reply_box_t *box)
     }
 }
 
-/* The waiter's one ask, under this correlation id, has no timer of its
- * own: the waiting thread keeps the deadline. */
-#define WAITER_CORR 1
-
 static int waiter_init(bt_ctx_t *ctx, void *state, const void *arg)
 {
     *(reply_box_t **)state = (reply_box_t *)arg;
-    bt_actor_ext_t *ext = bt__actor_ext(ctx->actor);
-    if (ext == NULL)
-        return BT_ENOMEM;
-    return asks_put(ext, WAITER_CORR, 0);
+    /* Replies are matched against the box, not the pending-ask table. */
+    ctx->actor->flags |= BT_AF_RAW_REPLIES;
+    return BT_OK;
 }
 
 static int waiter_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
 {
     reply_box_t *box = *(reply_box_t **)state;
     if (!(msg->corr & BT_CORR_REPLY))
-        return BT_OK; /* not the answer: ignore */
+        return BT_OK; /* not an answer: ignore */
+    uint32_t seq = (uint32_t)(msg->corr & 0x3fffffffu);
+    uint32_t w = __atomic_load_n(&box->word, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (BOX_SEQ(w) != seq || BOX_STATE(w) > BOX_SLEEPING) {
+            /* The ask it answers has timed out. */
+            __atomic_fetch_add(&ctx->rt->late_replies, 1, __ATOMIC_RELAXED);
+            return BT_OK;
+        }
+        if (__atomic_compare_exchange_n(&box->word, &w, (seq << 2) | BOX_FILLING, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            break;
+    }
     bt_msg_t *copy = bt_alloc(msg->size);
     if (copy != NULL) {
         memcpy(copy, msg, msg->size);
         copy->bt_link_ = NULL;
-        box->reply = copy;
     }
-    /* Release: the copy is visible to the thread that sees REPLIED. If the
-     * thread gave up first, the copy is freed with the box. */
-    uint32_t expected = BOX_WAITING;
-    if (__atomic_compare_exchange_n(&box->state, &expected, BOX_REPLIED, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE))
-        syscall(SYS_futex, &box->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    bt_stop_self(ctx);
+    box->reply = copy;
+    /* Release: the copy is visible to the thread that sees DONE. The wake-up
+     * system call is made only if the thread went to sleep. */
+    __atomic_store_n(&box->word, (seq << 2) | BOX_DONE, __ATOMIC_RELEASE);
+    if (BOX_STATE(w) == BOX_SLEEPING)
+        syscall(SYS_futex, &box->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     return BT_OK;
 }
 
@@ -278,18 +299,84 @@ static const bt_actor_type_t waiter_type = {
     .cleanup = waiter_cleanup,
 };
 
-/* Waits for box->state to leave BOX_WAITING until deadline (ns, monotonic). */
-static void wait_real(bt_runtime_t *rt, reply_box_t *box, uint64_t deadline)
+/* This thread's waiter, for one runtime at a time (by id: a new runtime at
+ * the same address is a different one). */
+typedef struct {
+    uint64_t rt_id;
+    bt_ref_t waiter;
+    reply_box_t *box;
+} ask_cache_t;
+
+static __thread ask_cache_t ask_cache;
+static pthread_key_t ask_cache_key;
+static pthread_once_t ask_cache_once = PTHREAD_ONCE_INIT;
+
+/* At thread exit: give up the thread's share of its box. The waiter itself
+ * stays until its runtime shuts down. */
+static void ask_cache_exit(void *box)
 {
-    /* Spin briefly: a reply from a nearby actor often comes within a few
-     * microseconds, and a futex sleep/wake costs more than that. */
-    for (int i = 0; i < 4000; i++) {
-        if (__atomic_load_n(&box->state, __ATOMIC_ACQUIRE) != BOX_WAITING)
-            return;
+    box_release(box);
+}
+
+static void ask_cache_key_init(void)
+{
+    (void)pthread_key_create(&ask_cache_key, ask_cache_exit);
+}
+
+static int waiter_get(bt_runtime_t *rt, ask_cache_t **out)
+{
+    ask_cache_t *c = &ask_cache;
+    if (c->box != NULL && c->rt_id == rt->id && bt_alive(rt, c->waiter)) {
+        *out = c;
+        return BT_OK;
+    }
+    if (c->box != NULL) {
+        box_release(c->box);
+        c->box = NULL;
+    }
+    reply_box_t *box = bt_alloc_zeroed(sizeof(*box));
+    if (box == NULL)
+        return BT_ENOMEM;
+    box->refs = 2;
+    box->word = BOX_DONE;
+    int rc = bt_spawn(rt, &waiter_type, box, NULL, &c->waiter);
+    if (rc != BT_OK) {
+        bt_free(box, sizeof(*box));
+        return rc;
+    }
+    pthread_once(&ask_cache_once, ask_cache_key_init);
+    (void)pthread_setspecific(ask_cache_key, box);
+    c->box = box;
+    c->rt_id = rt->id;
+    *out = c;
+    return BT_OK;
+}
+
+/* Waits until the waiter settles the ask or the deadline passes. */
+static void wait_real(reply_box_t *box, uint32_t seq, uint64_t deadline)
+{
+    /* Spin first: a reply from a nearby actor often comes within a few
+     * microseconds, and a futex sleep and wake-up cost more than that. */
+    uint64_t spin_until = bt__clock_ns() + 20000;
+    uint32_t waiting = seq << 2 | BOX_WAITING;
+    for (uint32_t i = 1;; i++) {
+        if (__atomic_load_n(&box->word, __ATOMIC_ACQUIRE) != waiting)
+            break;
+        if ((i & 63) == 0) {
+            uint64_t now = bt__clock_ns();
+            if (now >= spin_until || now >= deadline)
+                break;
+        }
         ck_pr_stall();
     }
+    /* Announce the sleep, so the waiter knows to wake us. */
+    uint32_t w = waiting;
+    if (!__atomic_compare_exchange_n(&box->word, &w, seq << 2 | BOX_SLEEPING, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return; /* settled meanwhile */
     for (;;) {
-        if (__atomic_load_n(&box->state, __ATOMIC_ACQUIRE) != BOX_WAITING)
+        w = __atomic_load_n(&box->word, __ATOMIC_ACQUIRE);
+        if (w != (seq << 2 | BOX_SLEEPING))
             return;
         uint64_t now = bt__clock_ns();
         if (now >= deadline)
@@ -297,24 +384,25 @@ static void wait_real(bt_runtime_t *rt, reply_box_t *box, uint64_t deadline)
         uint64_t left = deadline - now;
         struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
                               .tv_nsec = (long)(left % 1000000000u)};
-        syscall(SYS_futex, &box->state, FUTEX_WAIT_PRIVATE, BOX_WAITING, &ts, NULL, 0);
+        syscall(SYS_futex, &box->word, FUTEX_WAIT_PRIVATE, w, &ts, NULL, 0);
     }
 }
 
 /* Deterministic mode: run the runtime and move virtual time until the reply
  * or the deadline. */
-static void wait_virtual(bt_runtime_t *rt, reply_box_t *box, uint64_t deadline)
+static void wait_virtual(bt_runtime_t *rt, reply_box_t *box, uint32_t seq, uint64_t deadline)
 {
     for (;;) {
         bt__sched_run_inline(rt);
-        if (__atomic_load_n(&box->state, __ATOMIC_ACQUIRE) != BOX_WAITING)
+        if (BOX_STATE(__atomic_load_n(&box->word, __ATOMIC_ACQUIRE)) == BOX_DONE)
             return;
+        uint64_t now = bt_now(rt);
         uint64_t next = bt__timers_next_ns(rt);
         if (next > deadline) {
-            (void)bt_runtime_advance(rt, deadline - bt_now(rt));
+            (void)bt_runtime_advance(rt, deadline > now ? deadline - now : 0);
             return;
         }
-        (void)bt_runtime_advance(rt, next > bt_now(rt) ? next - bt_now(rt) : 0);
+        (void)bt_runtime_advance(rt, next > now ? next - now : 0);
     }
 }
 
@@ -323,55 +411,52 @@ int bt_ask_wait(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *request, uint64_t timeo
 {
     if (request == NULL)
         return BT_EINVAL;
-    if (rt == NULL || reply == NULL || request->id >= BT_MSG_SYSTEM_BASE || request->size == 0) {
-        bt_msg_free(request);
-        return BT_EINVAL;
-    }
+    int rc = BT_EINVAL;
+    if (rt == NULL || reply == NULL || request->id >= BT_MSG_SYSTEM_BASE || request->size == 0)
+        goto refuse;
     *reply = NULL;
-    if (bt__tls_ctx != NULL || (bt__tls_worker != NULL && bt__tls_worker->rt == rt)) {
-        bt_msg_free(request);
-        return BT_ESTATE; /* would block a thread that runs actors */
-    }
-    reply_box_t *box = bt_alloc_zeroed(sizeof(*box));
-    if (box == NULL) {
-        bt_msg_free(request);
-        return BT_ENOMEM;
-    }
-    box->refs = 2;
-    bt_ref_t waiter;
-    int rc = bt_spawn(rt, &waiter_type, box, NULL, &waiter);
-    if (rc != BT_OK) {
-        bt_free(box, sizeof(*box));
-        bt_msg_free(request);
-        return rc;
-    }
+    rc = BT_ESTATE; /* would block a thread that runs actors */
+    if (bt__tls_ctx != NULL || (bt__tls_worker != NULL && bt__tls_worker->rt == rt))
+        goto refuse;
+    ask_cache_t *c;
+    if ((rc = waiter_get(rt, &c)) != BT_OK)
+        goto refuse;
+    reply_box_t *box = c->box;
+    uint32_t seq = box->seq = (box->seq + 1) & 0x3fffffffu;
+    if (seq == 0)
+        seq = box->seq = 1;
+    /* Release: a new ask; replies to older ones now fail their CAS. */
+    __atomic_store_n(&box->word, seq << 2 | BOX_WAITING, __ATOMIC_RELEASE);
     uint64_t deadline = bt_now(rt) + timeout_ns;
-    request->corr = WAITER_CORR;
-    rc = bt__send_from(rt, to, request, waiter);
-    if (rc != BT_OK) {
-        bt_msg_free(request);
-        (void)bt_stop(rt, waiter);
-        box_release(box);
-        if (bt__deterministic(rt))
-            bt__sched_run_inline(rt);
-        return rc;
+    request->corr = seq;
+    if ((rc = bt__send_from(rt, to, request, c->waiter)) != BT_OK) {
+        __atomic_store_n(&box->word, seq << 2 | BOX_DONE, __ATOMIC_RELEASE);
+        goto refuse;
     }
     if (bt__deterministic(rt))
-        wait_virtual(rt, box, deadline);
+        wait_virtual(rt, box, seq, deadline);
     else
-        wait_real(rt, box, deadline);
-    uint32_t expected = BOX_WAITING;
-    if (__atomic_compare_exchange_n(&box->state, &expected, BOX_ABANDONED, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE)) {
-        (void)bt_stop(rt, waiter); /* a later reply becomes a dead letter */
-        box_release(box);
-        if (bt__deterministic(rt))
-            bt__sched_run_inline(rt);
-        return BT_ETIMEDOUT;
+        wait_real(box, seq, deadline);
+    /* Settle: either the waiter finished (DONE with a reply), is copying it
+     * (FILLING: moments away), or we give up (DONE without one). */
+    uint32_t w = __atomic_load_n(&box->word, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (BOX_STATE(w) == BOX_DONE)
+            break;
+        if (BOX_STATE(w) == BOX_FILLING) {
+            ck_pr_stall();
+            w = __atomic_load_n(&box->word, __ATOMIC_ACQUIRE);
+            continue;
+        }
+        if (__atomic_compare_exchange_n(&box->word, &w, seq << 2 | BOX_DONE, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return BT_ETIMEDOUT; /* a later reply is counted as late */
     }
-    rc = box->reply != NULL ? BT_OK : BT_ENOMEM;
     *reply = box->reply;
     box->reply = NULL;
-    box_release(box);
+    return *reply != NULL ? BT_OK : BT_ENOMEM;
+
+refuse:
+    bt_msg_free(request);
     return rc;
 }

@@ -108,9 +108,10 @@ static inline bt_ref_t bt__make_ref(uint32_t slot, uint32_t gen)
 /* ----------------------------------------------------------------- actor */
 
 enum {
-    BT_AF_DEAD = 1u << 0,    /* terminated; any further turn only drains */
-    BT_AF_CLEANED = 1u << 1, /* cleanup must not run (init failed) */
-    BT_AF_PINNED = 1u << 2,  /* runs on its own thread */
+    BT_AF_DEAD = 1u << 0,        /* terminated; any further turn only drains */
+    BT_AF_CLEANED = 1u << 1,     /* cleanup must not run (init failed) */
+    BT_AF_PINNED = 1u << 2,      /* runs on its own thread */
+    BT_AF_RAW_REPLIES = 1u << 3, /* replies go to dispatch unfiltered (ask waiters) */
 };
 
 /* What an actor has that most actors never use, allocated on first use by
@@ -204,6 +205,7 @@ enum bt_rt_state { BT_RT_CREATED, BT_RT_RUNNING, BT_RT_STOPPING };
 
 struct bt_runtime {
     bt_runtime_config_t cfg;
+    uint64_t id; /* unique per process: tells runtimes at one address apart */
     uint32_t nworkers;
     uint32_t state;   /* enum bt_rt_state; atomic */
     uint32_t exiting; /* atomic: workers return once set */

@@ -58,6 +58,8 @@ int bt_runtime_create(const bt_runtime_config_t *cfg, bt_runtime_t **out)
     bt_runtime_t *rt = bt_alloc_zeroed(sizeof(*rt));
     if (rt == NULL)
         return BT_ENOMEM;
+    static uint64_t next_id;
+    rt->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     rt->cfg = c;
     rt->nworkers = c.threads;
     rt->state = BT_RT_CREATED;

@@ -48,6 +48,11 @@ __thread bt_worker_t *bt__tls_worker;
 
 #define SPIN_ROUNDS   4
 #define STUCK_WAIT_NS 5000 /* a worker this long in one turn loses its lone actor */
+/* How long a worker that ran out of work keeps looking before it sleeps.
+ * Long enough to bridge the gap between a request/reply pair from outside
+ * (a futex sleep and wake-up costs more than this much spinning), short
+ * enough that an idle runtime uses no CPU. */
+#define IDLE_SPIN_NS 20000
 
 static void futex_wait(uint32_t *addr, uint32_t val)
 {
@@ -282,13 +287,17 @@ static inline uint32_t next_rand(bt_worker_t *w)
     return (uint32_t)(x >> 32);
 }
 
+static bool work_visible(bt_runtime_t *rt);
+
 static void stop_spinning(bt_worker_t *w)
 {
     if (!w->spinning)
         return;
     w->spinning = false;
-    /* The last spinner to find work hands the role on (see DESIGN). */
-    if (__atomic_sub_fetch(&w->rt->nspinning, 1, __ATOMIC_SEQ_CST) == 0)
+    /* The last spinner to find work hands the role on, but only if work is
+     * left for another worker to find: waking one for nothing would only
+     * take a core from the threads doing the work. */
+    if (__atomic_sub_fetch(&w->rt->nspinning, 1, __ATOMIC_SEQ_CST) == 0 && work_visible(w->rt))
         wake_spinner(w->rt);
 }
 
@@ -309,7 +318,7 @@ static bt_actor_t *steal(bt_worker_t *w)
             /* Give a busy owner time to finish its turn before judging it
              * stuck; keep an eye on the global queue meanwhile. */
             start = now_ns();
-            while (now_ns() - start < STUCK_WAIT_NS) {
+            for (uint32_t k = 1; (k & 31) != 0 || now_ns() - start < STUCK_WAIT_NS; k++) {
                 if (__atomic_load_n(&rt->gq_len, __ATOMIC_RELAXED) != 0 ||
                     __atomic_load_n(&rt->exiting, __ATOMIC_RELAXED))
                     return NULL;
@@ -336,7 +345,31 @@ static bt_actor_t *steal(bt_worker_t *w)
     return NULL;
 }
 
-/* Whether any queue holds work. Used by a parking worker after its fence. */
+/* The last stretch before sleeping: watch the global queue and the other
+ * workers' queues for IDLE_SPIN_NS. */
+static bt_actor_t *idle_spin(bt_worker_t *w)
+{
+    bt_runtime_t *rt = w->rt;
+    uint64_t start = now_ns();
+    for (uint32_t k = 1;; k++) {
+        if (__atomic_load_n(&rt->gq_len, __ATOMIC_RELAXED) != 0)
+            return global_take(w);
+        if (__atomic_load_n(&rt->exiting, __ATOMIC_RELAXED))
+            return NULL;
+        if ((k & 31) == 0) {
+            if (now_ns() - start >= IDLE_SPIN_NS)
+                return NULL;
+            /* Work a busy worker could share (two or more queued). */
+            for (uint32_t i = 0; i < rt->nworkers; i++)
+                if (&rt->workers[i] != w && runq_len(&rt->workers[i]) > 1)
+                    return steal(w);
+        }
+        ck_pr_stall();
+    }
+}
+
+/* Whether any queue holds work. Used by a parking worker after its fence,
+ * and by a spinner deciding whether to hand its role on. */
 static bool work_visible(bt_runtime_t *rt)
 {
     if (__atomic_load_n(&rt->gq_len, __ATOMIC_RELAXED) != 0)
@@ -410,7 +443,7 @@ static bt_actor_t *find_work(bt_worker_t *w)
         if (w->spinning) {
             a = steal(w);
             if (a == NULL)
-                a = global_take(w);
+                a = idle_spin(w);
             if (a != NULL) {
                 stop_spinning(w);
                 return a;
