@@ -332,7 +332,7 @@ BT_API bool bt_msg_is_request(const bt_msg_t *msg);
  * *reply is the answer, owned by the caller (free it with bt_msg_free()).
  * It spins briefly, then sleeps. Always takes ownership of request (unless
  * it is NULL), even on failure, since after a timeout it cannot be given
- * back. Errors: BT_ETIMEDOUT (a later reply is dropped as a dead letter),
+ * back. Errors: BT_ETIMEDOUT (a later reply is dropped and counted as late),
  * BT_ESTATE when called from inside an actor (it would block a scheduler
  * thread: use bt_ask()), BT_EINVAL, BT_ENOMEM, those of bt_send(). In
  * deterministic mode it runs the runtime and advances the virtual clock
