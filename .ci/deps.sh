@@ -9,6 +9,7 @@ pkgs=(
   libck-dev                                # Concurrency Kit: mailbox atomics
   libjemalloc-dev                          # allocator
   libcriterion-dev                         # unit tests
+  libsqlite3-dev                           # the run store
   "$@"
 )
 
