@@ -299,6 +299,12 @@ static int spawn(bt_runtime_t *rt, const bt_actor_type_t *type, const void *arg,
      * arrived during init. */
     if (!bt__mbox_mark_empty(&a->mbox))
         bt__schedule(rt, a);
+    /* A shutdown that began while we spawned may have swept the slots
+     * before we were alive: then stop ourselves (pairs with the seq-cst
+     * store and fence in bt_runtime_shutdown()). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&rt->state, __ATOMIC_RELAXED) == BT_RT_STOPPING)
+        (void)bt__control(rt, *out, BT_CTL_STOP);
     return BT_OK;
 }
 

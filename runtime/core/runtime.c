@@ -182,26 +182,24 @@ int bt_runtime_shutdown(bt_runtime_t *rt, uint64_t timeout_ns)
     if (bt__tls_worker != NULL && bt__tls_worker->rt == rt)
         return BT_ESTATE; /* an actor cannot wait for itself to stop */
     uint64_t deadline = now_ns() + timeout_ns;
-    uint32_t state = __atomic_load_n(&rt->state, __ATOMIC_ACQUIRE);
-    if (state == BT_RT_CREATED) {
+    if (__atomic_load_n(&rt->state, __ATOMIC_ACQUIRE) == BT_RT_CREATED) {
         /* Never started: start, so the actors' cleanups run as usual. */
         int rc = bt_runtime_start(rt);
         if (rc != BT_OK)
             return rc;
-        state = BT_RT_RUNNING;
     }
-    if (state == BT_RT_RUNNING) {
-        __atomic_store_n(&rt->state, BT_RT_STOPPING, __ATOMIC_RELEASE);
-        bt__stop_all(rt);
-    }
+    /* Seq-cst store, then the sweep's loads: against the load after the
+     * publish in spawn(), so every actor is either seen by the sweep or
+     * stops itself (Dekker). A repeated call sweeps again: harmless. */
+    __atomic_store_n(&rt->state, BT_RT_STOPPING, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    bt__stop_all(rt);
     if (bt__deterministic(rt)) {
         /* No threads: run the stops on this thread. */
         for (int round = 0; __atomic_load_n(&rt->live, __ATOMIC_ACQUIRE) != 0; round++) {
             if (round > 0 && now_ns() >= deadline)
                 return BT_ETIMEDOUT;
             bt__sched_run_inline(rt);
-            if (__atomic_load_n(&rt->live, __ATOMIC_ACQUIRE) != 0)
-                bt__stop_all(rt);
         }
         runtime_free(rt);
         return BT_OK;
@@ -212,8 +210,6 @@ int bt_runtime_shutdown(bt_runtime_t *rt, uint64_t timeout_ns)
         uint64_t now = now_ns();
         if (now >= deadline)
             return BT_ETIMEDOUT;
-        /* Actors whose spawn raced with the first sweep: stop them too. */
-        bt__stop_all(rt);
         uint64_t left = deadline - now;
         uint64_t d = pause < left ? pause : left;
         nanosleep(&(struct timespec){.tv_sec = d / 1000000000u, .tv_nsec = d % 1000000000u}, NULL);
