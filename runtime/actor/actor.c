@@ -40,6 +40,11 @@
 
 __thread bt_ctx_t *bt__tls_ctx;
 
+/* The layout described in internal.h. */
+_Static_assert(offsetof(bt_actor_t, mbox.head) == 56, "mailbox head ends line 0");
+_Static_assert(offsetof(bt_actor_t, mbox.tail) == 64, "mailbox tail starts line 1");
+_Static_assert(sizeof(bt_actor_t) <= 176, "an idle actor fits jemalloc's 192-byte class");
+
 /* ------------------------------------------------------------ slot table */
 
 static inline bt_slot_t *slot_at(bt_runtime_t *rt, uint32_t idx)

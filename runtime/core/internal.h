@@ -150,25 +150,32 @@ struct bt_ctx {
     bool stop; /* bt_stop_self() was called */
 };
 
+/* Layout, for a 64-byte-aligned allocation (jemalloc's 192-byte class is):
+ *   line 0  fields other threads write (rarely) or read when scheduling,
+ *           then the mailbox head, written by every push;
+ *   line 1  the mailbox tail and stub, then the consumer's hot fields;
+ *   line 2  the rest, then the state.
+ * An idle actor with up to 16 bytes of state is 192 bytes, plus its
+ * 32-byte slot. */
 struct bt_actor {
-    bt_mailbox_t mbox; /* head on its own line; tail and stub on the next */
-    const bt_actor_type_t *type;
-    bt_runtime_t *rt;
-    uint32_t slot;
-    uint32_t gen;
-    uint32_t capacity;       /* 0 = unbounded; copy of the slot's */
-    uint32_t flags;          /* BT_AF_*, consumer only */
-    uint32_t stop_requested; /* atomic: the stop node has been pushed */
-    int exit_reason;         /* BT_OK, or the dispatch error that stopped it */
+    bt_msg_t stop_node;      /* size 0: never freed; pushed by bt_stop() */
+    uint32_t stop_requested; /* atomic: 0 none, 1 queued, 2 consumed */
     uint32_t control;        /* atomic: BT_CTL_* requests from a supervisor */
     uint32_t parked;         /* atomic: 1 while waiting, run token held, for control */
-    bt_actor_ext_t *ext;     /* NULL until needed */
-    bt_pinned_t *pinned;     /* the dedicated thread of a pinned actor */
-    uint64_t sent;           /* written by the running thread, read by stats */
-    uint64_t processed;      /* likewise */
-    bt_actor_t *rq_next;     /* link in the global run queue */
     uint32_t alloc_size;
-    bt_msg_t stop_node; /* size 0: never freed */
+    bt_pinned_t *pinned; /* the dedicated thread of a pinned actor */
+    bt_mailbox_t mbox;   /* head ends line 0; tail and stub start line 1 */
+    const bt_actor_type_t *type;
+    bt_runtime_t *rt;
+    bt_actor_ext_t *ext; /* NULL until needed */
+    uint32_t slot;
+    uint32_t gen;
+    uint32_t capacity;   /* 0 = unbounded; copy of the slot's */
+    uint32_t flags;      /* BT_AF_*, consumer only */
+    int exit_reason;     /* BT_OK, or the dispatch error that stopped it */
+    uint64_t sent;       /* written by the running thread, read by stats */
+    uint64_t processed;  /* likewise */
+    bt_actor_t *rq_next; /* link in the global run queue */
     _Alignas(16) unsigned char state[];
 };
 

@@ -20,11 +20,12 @@
 #include <stdbool.h>
 
 typedef struct bt_mailbox {
-    /* Written by every producer (one exchange per push). Kept on its own
-     * cache line so producers do not disturb the consumer's fields. */
-    bt_msg_t *head __attribute__((aligned(64)));
+    /* Written by every producer (one exchange per push). The embedding
+     * struct decides the cache-line layout: bt_actor_t puts head at the end
+     * of its producer-side line and tail at the start of the next. */
+    bt_msg_t *head;
     /* Consumer only. */
-    bt_msg_t *tail __attribute__((aligned(64)));
+    bt_msg_t *tail;
     bt_msg_t stub;
 } bt_mailbox_t;
 
