@@ -157,6 +157,7 @@ chameneos-100x200k	chameneos	100 200000	ns_per_meeting	lower	-	chameneos, 100 cr
 big-120x20k	big	120 20000	ns_per_msg	lower	-	big, 120 actors x 20,000 pings
 idle-bytes-1m	idle_bytes	1000000	bytes_per_actor	lower	256	bytes per idle actor (RSS delta, 1e6 actors)
 idle-cpu-1k	idle_cpu	1000 2000	cpu_percent	lower	0.5	idle CPU, 1000 idle actors, 2 s
+ask-100k	ask	100000	ns_per_roundtrip	lower	10000	blocking ask from a non-actor thread, 100,000 round trips
 EOF
 if [ "$mode" = short ]; then
     # The small parameters compiled into the programs' --short mode.
@@ -172,6 +173,7 @@ chameneos	chameneos	20 5000	ns_per_meeting	lower	-	chameneos, 20 creatures, 5,00
 big	big	20 500	ns_per_msg	lower	-	big, 20 actors x 500 pings
 idle_bytes	idle_bytes	20000	bytes_per_actor	lower	256	bytes per idle actor (20,000 actors)
 idle_cpu	idle_cpu	1000 300	cpu_percent	lower	0.5	idle CPU, 1000 idle actors, 0.3 s
+ask	ask	2000	ns_per_roundtrip	lower	10000	blocking ask from a non-actor thread, 2,000 round trips
 EOF
 fi
 
@@ -328,6 +330,31 @@ if command -v gnuplot >/dev/null; then
         say "gnuplot failed (see $log)"
 else
     say "gnuplot not found: no chart"
+fi
+# The timing wheel against an indexed binary heap: its own program, which
+# times both side by side (median of 5 after a warm-up) and prints ratios.
+bench_timer="$bin/timer/bench_timer"
+if [ -x "$bench_timer" ]; then
+    timer_args=()
+    [ "$mode" = short ] && timer_args=(--short)
+    if "$bench_timer" "${timer_args[@]}" >"$out/timer.txt" 2>>"$log"; then
+        {
+            echo
+            echo "## Timers: hierarchical wheel against a binary heap"
+            echo
+            echo "| workload | live timers | wheel ns/op | heap ns/op | heap / wheel |"
+            echo "|---|---:|---:|---:|---:|"
+            awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+                             v[f["workload"] " " f["live"] " " f["impl"]] = f["value"]; k[f["workload"] " " f["live"]] = 1 }
+                 /^RATIO/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+                            printf "| %s | %s | %s | %s | %s |\n", f["workload"], f["live"],
+                                   v[f["workload"] " " f["live"] " wheel"], v[f["workload"] " " f["live"] " heap"],
+                                   f["heap_over_wheel"] }' "$out/timer.txt"
+        } >>"$out/bench.md"
+    else
+        say "FAILED: bench_timer (see $log)"
+        status=1
+    fi
 fi
 cat "$out/bench.md"
 say "wrote $out/bench.md, bench.json, bench.png, raw.tsv"

@@ -807,6 +807,49 @@ static int run_big(const uint64_t *args, double *value)
     return ok;
 }
 
+/* ------------------------------------------------------------------ ask */
+
+/* An echo actor answers each request; the main thread, which is not an
+ * actor (as an HTTP server thread would not be), asks with a blocking
+ * bt_ask_wait() round trip after round trip. */
+static int echo_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
+{
+    bt_msg_t *r = bt_msg_new(sizeof(bt_msg_t), MSG_PONG);
+    if (r == NULL)
+        return BT_ENOMEM;
+    int rc = bt_reply(ctx, msg, r);
+    if (rc != BT_OK)
+        bt_msg_free(r);
+    return rc;
+}
+
+static const bt_actor_type_t echo_type = {.name = "echo", .dispatch = echo_dispatch};
+
+static int run_ask(const uint64_t *args, double *value)
+{
+    uint64_t n = args[0];
+    bt_runtime_t *rt = run_open(0);
+    if (rt == NULL)
+        return -1;
+    bt_ref_t echo;
+    if (spawn(rt, &echo_type, NULL, &echo) != BT_OK)
+        return run_close(rt, -1);
+    int ok = 0;
+    uint64_t t0 = bench_now_ns();
+    for (uint64_t i = 0; i < n && ok == 0; i++) {
+        bt_msg_t *q = bt_msg_new(sizeof(bt_msg_t), MSG_PING);
+        bt_msg_t *r = NULL;
+        if (q == NULL || bt_ask_wait(rt, echo, q, 5000000000ull, &r) != BT_OK) {
+            fprintf(stderr, "bench_runtime: ask %llu failed\n", (unsigned long long)i);
+            ok = -1;
+        }
+        bt_msg_free(r);
+    }
+    if (ok == 0)
+        *value = (double)(bench_now_ns() - t0) / (double)n;
+    return run_close(rt, ok);
+}
+
 /* ---------------------------------------------------------------- table */
 
 static const bench_workload_t workloads[] = {
@@ -821,6 +864,7 @@ static const bench_workload_t workloads[] = {
     {"big", "ns_per_msg", "ACTORS PINGS_EACH", 2, {120, 20000}, {20, 500}, run_big},
     {"idle_bytes", "bytes_per_actor", "ACTORS", 1, {1000000}, {20000}, run_idle_bytes},
     {"idle_cpu", "cpu_percent", "ACTORS MILLISECONDS", 2, {1000, 2000}, {1000, 300}, run_idle_cpu},
+    {"ask", "ns_per_roundtrip", "ROUNDTRIPS", 1, {100000}, {2000}, run_ask},
 };
 
 int main(int argc, char **argv)

@@ -74,6 +74,7 @@ function unit(m) {
     if (m == "ns_per_actor") return "ns/actor"
     if (m == "ns_per_hop") return "ns/hop"
     if (m == "ns_per_meeting") return "ns/meeting"
+    if (m == "ns_per_roundtrip") return "ns/round trip"
     if (m == "mmsg_per_s") return "M msgs/s"
     if (m == "bytes_per_actor") return "bytes/actor"
     if (m == "cpu_percent") return "CPU %"

@@ -473,6 +473,29 @@ double run_big(actor_system &sys, const std::vector<uint64_t> &a)
     return ns / (2.0 * double(w * n));
 }
 
+// --------------------------------------------------------------------- ask
+
+// A blocking request from outside the actor system, as a server thread
+// would make: CAF's scoped_actor request/receive, the idiom CAF offers for
+// it. The echo actor answers ping with pong.
+double run_ask(actor_system &sys, const std::vector<uint64_t> &a)
+{
+    auto echo = sys.spawn(ponger);
+    scoped_actor self{sys};
+    bool failed = false;
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < a[0] && !failed; i++)
+        self->request(echo, std::chrono::seconds(5), ping_atom::value)
+            .receive([](pong_atom) {}, [&](error &) { failed = true; });
+    double ns = double(now_ns() - t0);
+    anon_send_exit(echo, exit_reason::user_shutdown);
+    if (failed) {
+        std::fprintf(stderr, "bench_caf: ask failed\n");
+        std::exit(1);
+    }
+    return ns / double(a[0]);
+}
+
 struct workload {
     const char *name;
     const char *metric;
@@ -492,6 +515,7 @@ const workload workloads[] = {
     {"big", "ns_per_msg", {120, 20000}, run_big},
     {"idle_bytes", "bytes_per_actor", {1000000}, run_idle_bytes},
     {"idle_cpu", "cpu_percent", {1000, 2000}, run_idle_cpu},
+    {"ask", "ns_per_roundtrip", {100000}, run_ask},
 };
 
 [[noreturn]] void usage()

@@ -40,7 +40,8 @@ workloads() ->
      {"chameneos", "ns_per_meeting", [100, 200000]},
      {"big", "ns_per_msg", [120, 20000]},
      {"idle_bytes", "bytes_per_actor", [1000000]},
-     {"idle_cpu", "cpu_percent", [1000, 2000]}].
+     {"idle_cpu", "cpu_percent", [1000, 2000]},
+     {"ask", "ns_per_roundtrip", [100000]}].
 
 run(Name, Given, Warm, Runs) ->
     case lists:keyfind(Name, 1, workloads()) of
@@ -137,6 +138,15 @@ workload(idle_bytes, [N]) ->
     After = rss_bytes(),
     [P ! stop || P <- Pids],
     max(After - Before, 0) / N;
+workload(ask, [N]) ->
+    %% gen_server:call's pattern: a monitored request, a reply matched by
+    %% its reference, from the benchmark's own process.
+    Echo = spawn(fun echo/0),
+    T0 = now_ns(),
+    ask_loop(Echo, N),
+    Ns = since(T0),
+    Echo ! stop,
+    Ns / N;
 workload(idle_cpu, [N, Ms]) ->
     Pids = spawn_idle(N, []),
     timer:sleep(100),
@@ -294,3 +304,20 @@ big_worker(All, Me, W, Left, Rng, L) ->
             element(To, All) ! {ping, self()},
             big_worker(All, Me, W, Left - 1, R, L)
     end.
+
+echo() ->
+    receive
+        {call, From, Ref} -> From ! {Ref, pong}, echo();
+        stop -> ok
+    end.
+
+ask_loop(_, 0) -> ok;
+ask_loop(Echo, N) ->
+    Ref = erlang:monitor(process, Echo),
+    Echo ! {call, self(), Ref},
+    receive
+        {Ref, pong} -> erlang:demonitor(Ref, [flush]);
+        {'DOWN', Ref, process, _, _} -> exit(echo_died)
+    after 5000 -> exit(ask_timeout)
+    end,
+    ask_loop(Echo, N - 1).

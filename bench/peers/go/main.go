@@ -42,6 +42,7 @@ var workloads = []workload{
 	{"big", "ns_per_msg", []uint64{120, 20000}, big},
 	{"idle_bytes", "bytes_per_actor", []uint64{1000000}, idleBytes},
 	{"idle_cpu", "cpu_percent", []uint64{1000, 2000}, idleCPU},
+	{"ask", "ns_per_roundtrip", []uint64{100000}, ask},
 }
 
 func since(t0 time.Time) float64 { return float64(time.Since(t0).Nanoseconds()) }
@@ -455,4 +456,30 @@ func main() {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Printf("PEAK impl=go workload=%s args=%s rss_kb=%d\n", w.name, astr, ru.Maxrss)
+}
+
+// ask: a request/reply round trip, the Go idiom: the request carries its
+// own reply channel, and the caller blocks on it.
+type request struct {
+	v     int
+	reply chan int
+}
+
+func ask(a []uint64) float64 {
+	n := int(a[0])
+	server := make(chan request, mailbox)
+	go func() {
+		for r := range server {
+			r.reply <- r.v
+		}
+	}()
+	reply := make(chan int, 1)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		server <- request{i, reply}
+		<-reply
+	}
+	ns := since(t0)
+	close(server)
+	return ns / float64(n)
 }
