@@ -560,7 +560,8 @@ static void *pinned_main(void *arg)
 out:
     pthread_mutex_lock(&rt->pinned_mutex);
     p->next = rt->pinned_zombies;
-    rt->pinned_zombies = p;
+    /* Atomic, though under the mutex: bt__pinned_reap() peeks without it. */
+    __atomic_store_n(&rt->pinned_zombies, p, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&rt->pinned_mutex);
     return NULL;
 }
@@ -601,7 +602,7 @@ void bt__pinned_reap(bt_runtime_t *rt)
         return;
     pthread_mutex_lock(&rt->pinned_mutex);
     bt_pinned_t *list = rt->pinned_zombies;
-    rt->pinned_zombies = NULL;
+    __atomic_store_n(&rt->pinned_zombies, NULL, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&rt->pinned_mutex);
     while (list != NULL) {
         bt_pinned_t *p = list;
