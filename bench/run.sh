@@ -117,7 +117,7 @@ say "configuring $build (Release, peers $peers_on)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBATON_SANITIZE= \
     -DBATON_BENCH=ON -DBATON_TESTS=OFF -DBATON_BENCH_PEERS=$peers_on >>"$log" 2>&1 ||
     { say "cmake configure failed (see $log)"; exit 1; }
-targets=(bench_runtime bench_baseline)
+targets=(bench_runtime bench_baseline bench_timer)
 for p in "${active_peers[@]}"; do
     case $p in go) targets+=(bench_go) ;; erlang) targets+=(bench_erl) ;; caf) targets+=(bench_caf) ;; esac
 done
@@ -157,7 +157,7 @@ chameneos-100x200k	chameneos	100 200000	ns_per_meeting	lower	-	chameneos, 100 cr
 big-120x20k	big	120 20000	ns_per_msg	lower	-	big, 120 actors x 20,000 pings
 idle-bytes-1m	idle_bytes	1000000	bytes_per_actor	lower	256	bytes per idle actor (RSS delta, 1e6 actors)
 idle-cpu-1k	idle_cpu	1000 2000	cpu_percent	lower	0.5	idle CPU, 1000 idle actors, 2 s
-ask-100k	ask	100000	ns_per_roundtrip	lower	10000	blocking ask from a non-actor thread, 100,000 round trips
+ask-20k	ask	20000	ns_per_roundtrip	lower	10000	blocking ask from a non-actor thread, 20,000 round trips
 EOF
 if [ "$mode" = short ]; then
     # The small parameters compiled into the programs' --short mode.
