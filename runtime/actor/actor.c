@@ -377,7 +377,7 @@ static void count_sent(bt_runtime_t *rt)
 static inline void deliver(bt_runtime_t *rt, bt_actor_t *a, bt_msg_t *msg)
 {
     if (bt__mbox_push(&a->mbox, msg))
-        bt__schedule(rt, a);
+        bt__schedule_hot(rt, a);
 }
 
 static inline bt_ref_t current_sender(bt_runtime_t *rt)

@@ -202,6 +202,11 @@ typedef struct bt_worker {
     bool spinning;
     bool started;
     bool pinned; /* a pinned actor's thread: never takes part in stealing */
+    /* The actor a send in the current turn made runnable: run next, without
+     * a trip through the run queue (Go's runnext). Owner only; at most
+     * NEXT_STREAK hand-offs in a row, then it goes through the queue. */
+    bt_actor_t *next;
+    uint32_t next_streak;
     pthread_t thread;
     bt_ctx_t ctx;
 } bt_worker_t;
@@ -290,6 +295,10 @@ static inline bt_ref_t bt__actor_ref(const bt_actor_t *a)
 int bt__sched_start(bt_runtime_t *rt);
 void bt__sched_stop(bt_runtime_t *rt);
 void bt__schedule(bt_runtime_t *rt, bt_actor_t *a);
+/* Like bt__schedule(), for an actor a send has just made runnable: on a
+ * worker it becomes the worker's next actor, to run right after the
+ * current turn. */
+void bt__schedule_hot(bt_runtime_t *rt, bt_actor_t *a);
 /* Deterministic mode: runs runnable actors on the calling thread until none
  * is left. */
 void bt__sched_run_inline(bt_runtime_t *rt);

@@ -254,6 +254,45 @@ static void wake_all(bt_runtime_t *rt)
 
 static void pinned_wake(bt_pinned_t *p);
 
+#define NEXT_STREAK 64
+
+void bt__schedule_hot(bt_runtime_t *rt, bt_actor_t *a)
+{
+    bt_worker_t *w = bt__tls_worker;
+    if (a->pinned == NULL && w != NULL && w->rt == rt && !w->pinned) {
+        /* The newest runnable actor runs next (it is likely the one the
+         * current actor is talking to, warm in this core's cache); one it
+         * displaces goes to the queue, where others may steal it. */
+        bt_actor_t *old = w->next;
+        w->next = a;
+        if (old != NULL) {
+            runq_push(w, old);
+            wake_spinner(rt); /* two runnable here: another worker may help */
+        }
+        return;
+    }
+    bt__schedule(rt, a);
+}
+
+/* After a turn: the actor to run next without the run queue, if any. Every
+ * NEXT_STREAK hand-offs, and on the turns when the global queue is due a
+ * look, it goes through the queue instead, so a pair that ping-pongs
+ * cannot starve the rest. */
+static bt_actor_t *take_next(bt_worker_t *w)
+{
+    bt_actor_t *a = w->next;
+    if (a == NULL) {
+        w->next_streak = 0;
+        return NULL;
+    }
+    w->next = NULL;
+    if (++w->next_streak < NEXT_STREAK && w->ticks % 61 != 0)
+        return a;
+    w->next_streak = 0;
+    runq_push(w, a);
+    return NULL;
+}
+
 void bt__schedule(bt_runtime_t *rt, bt_actor_t *a)
 {
     if (__builtin_expect(a->pinned != NULL, 0)) {
@@ -462,8 +501,10 @@ static void *worker_main(void *arg)
         if (a == NULL)
             break;
         stop_spinning(w);
-        bt__actor_turn(w, a);
-        __atomic_store_n(&w->ticks, w->ticks + 1, __ATOMIC_RELAXED);
+        do {
+            bt__actor_turn(w, a);
+            __atomic_store_n(&w->ticks, w->ticks + 1, __ATOMIC_RELAXED);
+        } while ((a = take_next(w)) != NULL);
     }
     if (w->spinning) {
         w->spinning = false;
@@ -513,7 +554,9 @@ void bt__sched_run_inline(bt_runtime_t *rt)
     bt_worker_t *saved = bt__tls_worker;
     bt__tls_worker = w;
     for (;;) {
-        bt_actor_t *a = runq_pop(w);
+        bt_actor_t *a = take_next(w);
+        if (a == NULL)
+            a = runq_pop(w);
         if (a == NULL)
             a = global_take(w);
         if (a == NULL)
