@@ -318,10 +318,12 @@ BT_API int bt_timer_cancel(bt_runtime_t *rt, bt_timer_t timer);
 BT_API int bt_ask(bt_ctx_t *ctx, bt_ref_t to, bt_msg_t *request, uint64_t timeout_ns,
                   uint64_t *corr /* OUT, may be NULL */);
 
-/* Sends reply as the answer to request (a message received in the current
- * dispatch, sent with bt_ask() or bt_ask_wait()). Takes ownership of reply
- * on success. Errors: BT_EINVAL if request was not an ask; those of
- * bt_send(). Safe from dispatch only. */
+/* Sends reply as the answer to request: a message sent with bt_ask() or
+ * bt_ask_wait(), received in a dispatch. Only its from and corr fields are
+ * read, so an actor may keep a copy of the request's header and reply
+ * later, from another dispatch. Takes ownership of reply on success.
+ * Errors: BT_EINVAL if request was not an ask; those of bt_send(). Call it
+ * from dispatch (or init or cleanup) only. */
 BT_API int bt_reply(bt_ctx_t *ctx, const bt_msg_t *request, bt_msg_t *reply);
 
 /* Whether msg (in dispatch) is a request that expects a bt_reply(). */
