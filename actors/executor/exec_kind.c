@@ -1,0 +1,644 @@
+/*
+ * exec_kind.c: the built-in `exec` job kind.
+ *
+ * DESIGN. One pinned actor per run (fork, exec and waitpid stay off the
+ * scheduler threads). Accepted: EX_K_RUN/PAUSE/RESUME/STOP from the
+ * executor, BT_TO_STARTED/BT_TO_EXPIRED from the timeout registry, and its
+ * own timers: a 5 ms tick that reaps the child with waitpid(WNOHANG) (so
+ * the mailbox is never blocked behind a wait), the SIGKILL escalation and
+ * the retry delay. Emitted: ex_kind_done/failed/stopped to the executor.
+ * State owned: the child's pid (its process group id too), the attempt
+ * count, the run's deadline id. The child is reaped in every path,
+ * including the actor's cleanup (SIGKILL to the group, then a blocking
+ * waitpid, on the pinned thread).
+ */
+#define _GNU_SOURCE
+#include "exec_kind.h"
+
+#include "backoff.h"
+#include "timeouts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MS (1000000ull)
+
+/* ---------------------------------------------------- params (JSON) */
+
+/* A small reader for the flat JSON object of the params: string, integer,
+ * boolean and array-of-string values. */
+typedef struct jr {
+    const char *p;
+    char *err;
+    size_t errlen;
+} jr_t;
+
+static void ws(jr_t *j)
+{
+    while (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')
+        j->p++;
+}
+
+static int fail(jr_t *j, const char *what)
+{
+    snprintf(j->err, j->errlen, "%s", what);
+    return -1;
+}
+
+static int jstring(jr_t *j, char **out)
+{
+    ws(j);
+    if (*j->p != '"')
+        return fail(j, "expected a string");
+    j->p++;
+    size_t cap = 16, n = 0;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return fail(j, "out of memory");
+    while (*j->p != '"') {
+        char c = *j->p++;
+        if (c == '\0') {
+            free(s);
+            return fail(j, "unterminated string");
+        }
+        if (c == '\\') {
+            char e = *j->p++;
+            switch (e) {
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case '"':
+            case '\\':
+            case '/':
+                c = e;
+                break;
+            default:
+                free(s);
+                return fail(j, "unsupported escape in a string");
+            }
+        }
+        if (n + 2 > cap) {
+            char *t = realloc(s, cap *= 2);
+            if (t == NULL) {
+                free(s);
+                return fail(j, "out of memory");
+            }
+            s = t;
+        }
+        s[n++] = c;
+    }
+    j->p++;
+    s[n] = '\0';
+    *out = s;
+    return 0;
+}
+
+static int jstrings(jr_t *j, char ***out, uint32_t *n)
+{
+    ws(j);
+    if (*j->p != '[')
+        return fail(j, "expected an array of strings");
+    j->p++;
+    char **v = calloc(1, sizeof(char *));
+    uint32_t k = 0;
+    if (v == NULL)
+        return fail(j, "out of memory");
+    ws(j);
+    if (*j->p == ']')
+        j->p++;
+    else
+        for (;;) {
+            char *s;
+            if (k >= 4096 || jstring(j, &s) != 0) {
+                for (uint32_t i = 0; i < k; i++)
+                    free(v[i]);
+                free(v);
+                return k >= 4096 ? fail(j, "array too long") : -1;
+            }
+            char **t = realloc(v, (k + 2) * sizeof(char *));
+            if (t == NULL) {
+                free(s);
+                for (uint32_t i = 0; i < k; i++)
+                    free(v[i]);
+                free(v);
+                return fail(j, "out of memory");
+            }
+            v = t;
+            v[k++] = s;
+            v[k] = NULL;
+            ws(j);
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (*j->p == ']') {
+                j->p++;
+                break;
+            }
+            for (uint32_t i = 0; i < k; i++)
+                free(v[i]);
+            free(v);
+            return fail(j, "expected , or ] in an array");
+        }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int juint(jr_t *j, uint64_t *out)
+{
+    ws(j);
+    if (*j->p < '0' || *j->p > '9')
+        return fail(j, "expected a non-negative integer");
+    uint64_t v = 0;
+    while (*j->p >= '0' && *j->p <= '9') {
+        if (v > (UINT64_MAX - 9) / 10)
+            return fail(j, "integer too large");
+        v = v * 10 + (uint64_t)(*j->p++ - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static void free_strings(char **v, uint32_t n)
+{
+    if (v == NULL)
+        return;
+    for (uint32_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void ex_exec_params_deinit(ex_exec_params_t *p)
+{
+    if (p == NULL)
+        return;
+    free_strings(p->argv, p->argc);
+    free_strings(p->env, p->nenv);
+    p->argv = p->env = NULL;
+}
+
+int ex_exec_params_parse(const char *json, ex_exec_params_t *out, char *err, size_t errlen)
+{
+    ex_exec_params_t p = {.max_attempts = 1,
+                          .backoff_base_ns = 100 * MS,
+                          .backoff_cap_ns = 10000 * MS,
+                          .log_cap_bytes = 10u << 20};
+    jr_t j = {.p = json != NULL ? json : "", .err = err, .errlen = errlen};
+    ws(&j);
+    if (*j.p != '{')
+        return fail(&j, "params must be a JSON object");
+    j.p++;
+    ws(&j);
+    if (*j.p == '}')
+        j.p++;
+    else
+        for (;;) {
+            char *key = NULL;
+            if (jstring(&j, &key) != 0)
+                goto bad;
+            ws(&j);
+            if (*j.p != ':') {
+                free(key);
+                fail(&j, "expected : after a key");
+                goto bad;
+            }
+            j.p++;
+            int rc = 0;
+            uint64_t v = 0;
+            if (strcmp(key, "argv") == 0 && p.argv == NULL) {
+                rc = jstrings(&j, &p.argv, &p.argc);
+            } else if (strcmp(key, "env") == 0 && p.env == NULL) {
+                rc = jstrings(&j, &p.env, &p.nenv);
+            } else if (strcmp(key, "max_attempts") == 0) {
+                rc = juint(&j, &v);
+                p.max_attempts = (uint32_t)(v > 100 ? 100 : v);
+                if (rc == 0 && v == 0)
+                    rc = fail(&j, "max_attempts must be at least 1");
+            } else if (strcmp(key, "backoff_base_ms") == 0) {
+                rc = juint(&j, &v);
+                p.backoff_base_ns = v * MS;
+            } else if (strcmp(key, "backoff_cap_ms") == 0) {
+                rc = juint(&j, &v);
+                p.backoff_cap_ns = v * MS;
+            } else if (strcmp(key, "log_cap_bytes") == 0) {
+                rc = juint(&j, &v);
+                p.log_cap_bytes = v;
+            } else if (strcmp(key, "timeout_class") == 0) {
+                char *s = NULL;
+                rc = jstring(&j, &s);
+                if (rc == 0) {
+                    if (strlen(s) >= sizeof(p.timeout_class))
+                        rc = fail(&j, "timeout_class is too long");
+                    else
+                        strcpy(p.timeout_class, s);
+                    free(s);
+                }
+            } else {
+                snprintf(err, errlen, "unknown or repeated key \"%.64s\"", key);
+                rc = -1;
+            }
+            free(key);
+            if (rc != 0)
+                goto bad;
+            ws(&j);
+            if (*j.p == ',') {
+                j.p++;
+                continue;
+            }
+            if (*j.p == '}') {
+                j.p++;
+                break;
+            }
+            fail(&j, "expected , or } in the params object");
+            goto bad;
+        }
+    ws(&j);
+    if (*j.p != '\0') {
+        fail(&j, "trailing characters after the params object");
+        goto bad;
+    }
+    if (p.argc == 0 || p.argv[0][0] != '/') {
+        fail(&j, "argv must be a non-empty array whose first element is an absolute path");
+        goto bad;
+    }
+    if (p.backoff_cap_ns < p.backoff_base_ns)
+        p.backoff_cap_ns = p.backoff_base_ns;
+    if (p.env == NULL) {
+        p.env = calloc(2, sizeof(char *));
+        if (p.env == NULL || (p.env[0] = strdup("PATH=/usr/local/bin:/usr/bin:/bin")) == NULL) {
+            fail(&j, "out of memory");
+            goto bad;
+        }
+        p.nenv = 1;
+    }
+    *out = p;
+    return 0;
+bad:
+    ex_exec_params_deinit(&p);
+    return -1;
+}
+
+static int xk_validate(const char *params, char *err, size_t errlen)
+{
+    ex_exec_params_t p;
+    if (ex_exec_params_parse(params, &p, err, errlen) != 0)
+        return -1;
+    ex_exec_params_deinit(&p);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the actor */
+
+enum { XK_TICK = 0x45580300u, XK_KILL, XK_RETRY };
+
+typedef struct xk {
+    bt_ref_t executor, timeouts;
+    char run_id[EX_RUN_ID_MAX];
+    char out_path[512], err_path[512];
+    ex_exec_params_t p;
+    uint64_t grace_ns;
+    pid_t pid;
+    uint32_t attempt;
+    bool paused, stopping, timed_out, waiting_retry, retry_due;
+    bt_timer_t tick, kill, retry;
+    bool has_tick, has_kill, has_retry;
+    uint64_t to_id;
+    bool has_to;
+    bt_prng_t rng;
+} xk_t;
+
+static void timer_stop(bt_ctx_t *ctx, bt_timer_t *t, bool *has)
+{
+    if (*has)
+        (void)bt_timer_cancel(bt_ctx_runtime(ctx), *t);
+    *has = false;
+}
+
+static bool timer_after(bt_ctx_t *ctx, uint32_t id, uint64_t delay, uint64_t period, bt_timer_t *t)
+{
+    bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), id);
+    if (m == NULL)
+        return false;
+    if (bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), m, delay, period, t) != BT_OK) {
+        bt_msg_free(m);
+        return false;
+    }
+    return true;
+}
+
+static void group_signal(const xk_t *x, int sig)
+{
+    if (x->pid > 0)
+        (void)kill(-x->pid, sig);
+}
+
+/* Forks and execs the argv; returns 0 or an errno value. */
+static int child_start(xk_t *x)
+{
+    int out = open(x->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int err = open(x->err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out < 0 || err < 0 || nul < 0) {
+        int e = errno;
+        if (out >= 0)
+            close(out);
+        if (err >= 0)
+            close(err);
+        if (nul >= 0)
+            close(nul);
+        return e;
+    }
+    pid_t parent = getpid();
+    struct rlimit cap = {.rlim_cur = x->p.log_cap_bytes, .rlim_max = x->p.log_cap_bytes};
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Child: async-signal-safe calls only. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(nul, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int s = 1; s < 32; s++)
+            if (s != SIGKILL && s != SIGSTOP)
+                signal(s, SIG_DFL);
+        /* The log cap: writes past it fail with EFBIG instead of killing. */
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &cap);
+        execve(x->p.argv[0], x->p.argv, x->p.env);
+        _exit(127);
+    }
+    int e = errno;
+    close(out);
+    close(err);
+    close(nul);
+    if (pid < 0)
+        return e;
+    setpgid(pid, pid); /* both sides, so signals reach the group at once */
+    x->pid = pid;
+    return 0;
+}
+
+static void finish_self(bt_ctx_t *ctx, xk_t *x)
+{
+    timer_stop(ctx, &x->tick, &x->has_tick);
+    timer_stop(ctx, &x->kill, &x->has_kill);
+    timer_stop(ctx, &x->retry, &x->has_retry);
+    bt_stop_self(ctx);
+}
+
+static void deadline_done(bt_ctx_t *ctx, xk_t *x)
+{
+    if (!x->has_to)
+        return;
+    bt_to_done_msg_t *d = BT_MSG_NEW(bt_to_done_msg_t, BT_TO_DONE);
+    if (d != NULL) {
+        d->id = x->to_id;
+        if (bt_send(bt_ctx_runtime(ctx), x->timeouts, &d->hdr) != BT_OK)
+            bt_msg_free(&d->hdr);
+    }
+    x->has_to = false;
+}
+
+static int attempt_start(bt_ctx_t *ctx, xk_t *x)
+{
+    x->attempt++;
+    int e = child_start(x);
+    if (e != 0) {
+        char why[EX_ERRMSG_MAX];
+        snprintf(why, sizeof(why), "cannot start %s: %s", x->p.argv[0], strerror(e));
+        ex_kind_failed(ctx, x->executor, x->run_id, why);
+        finish_self(ctx, x);
+        return BT_OK;
+    }
+    if (!x->has_tick)
+        x->has_tick = timer_after(ctx, XK_TICK, 5 * MS, 5 * MS, &x->tick);
+    if (x->paused)
+        group_signal(x, SIGSTOP);
+    return BT_OK;
+}
+
+static void on_exit_status(bt_ctx_t *ctx, xk_t *x, int st)
+{
+    x->pid = 0;
+    timer_stop(ctx, &x->kill, &x->has_kill);
+    if (x->stopping) {
+        deadline_done(ctx, x);
+        ex_kind_stopped(ctx, x->executor, x->run_id);
+        finish_self(ctx, x);
+        return;
+    }
+    if (x->timed_out) {
+        char why[EX_ERRMSG_MAX];
+        snprintf(why, sizeof(why), "timed out (timeout class %s)", x->p.timeout_class);
+        ex_kind_failed(ctx, x->executor, x->run_id, why);
+        finish_self(ctx, x);
+        return;
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        deadline_done(ctx, x);
+        ex_kind_done(ctx, x->executor, x->run_id);
+        finish_self(ctx, x);
+        return;
+    }
+    char why[EX_ERRMSG_MAX];
+    if (WIFEXITED(st))
+        snprintf(why, sizeof(why), "%s exited with status %d (attempt %u of %u)", x->p.argv[0],
+                 WEXITSTATUS(st), x->attempt, x->p.max_attempts);
+    else
+        snprintf(why, sizeof(why), "%s was killed by signal %d (attempt %u of %u)", x->p.argv[0],
+                 WTERMSIG(st), x->attempt, x->p.max_attempts);
+    if (x->attempt < x->p.max_attempts) {
+        uint64_t d =
+            bt_backoff_full_jitter(x->p.backoff_base_ns, x->p.backoff_cap_ns, x->attempt, &x->rng);
+        timer_stop(ctx, &x->tick, &x->has_tick);
+        x->waiting_retry = true;
+        x->has_retry = timer_after(ctx, XK_RETRY, d > MS ? d : MS, 0, &x->retry);
+        if (x->has_retry)
+            return;
+    }
+    deadline_done(ctx, x);
+    ex_kind_failed(ctx, x->executor, x->run_id, why);
+    finish_self(ctx, x);
+}
+
+static int xk_init(bt_ctx_t *ctx, void *state, const void *arg)
+{
+    (void)ctx;
+    xk_t *x = state;
+    const ex_kind_args_t *a = arg;
+    char err[256];
+    if (ex_exec_params_parse(a->params, &x->p, err, sizeof(err)) != 0)
+        return BT_EINVAL;
+    x->executor = a->executor;
+    x->timeouts = a->timeouts;
+    x->grace_ns = a->stop_grace_ns;
+    snprintf(x->run_id, sizeof(x->run_id), "%s", a->run_id);
+    char logs[400];
+    snprintf(logs, sizeof(logs), "%s/logs", a->state_dir);
+    (void)mkdir(logs, 0700);
+    snprintf(x->out_path, sizeof(x->out_path), "%s/%s.out", logs, a->run_id);
+    snprintf(x->err_path, sizeof(x->err_path), "%s/%s.err", logs, a->run_id);
+    uint64_t seed = 1469598103934665603ull;
+    for (const char *c = a->run_id; *c; c++)
+        seed = (seed ^ (unsigned char)*c) * 1099511628211ull;
+    bt_prng_seed(&x->rng, seed);
+    return BT_OK;
+}
+
+static int xk_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
+{
+    xk_t *x = state;
+    switch (msg->id) {
+    case EX_K_RUN:
+        if (x->attempt > 0)
+            return BT_OK;
+        if (x->p.timeout_class[0] && x->timeouts != BT_REF_NONE) {
+            bt_to_start_msg_t *s = BT_MSG_NEW(bt_to_start_msg_t, BT_TO_START);
+            if (s != NULL) {
+                snprintf(s->cls, sizeof(s->cls), "%s", x->p.timeout_class);
+                s->parent = BT_DEADLINE_NONE;
+                s->notify = bt_self(ctx);
+                if (bt_ask(ctx, x->timeouts, &s->hdr, 5000 * MS, NULL) != BT_OK)
+                    bt_msg_free(&s->hdr);
+            }
+        }
+        return attempt_start(ctx, x);
+    case BT_TO_STARTED: {
+        const bt_to_started_msg_t *s = (const bt_to_started_msg_t *)msg;
+        if (s->status == BT_OK) {
+            x->to_id = s->id;
+            x->has_to = true;
+        }
+        return BT_OK;
+    }
+    case BT_TO_EXPIRED:
+        x->has_to = false;
+        x->timed_out = true;
+        group_signal(x, SIGKILL);
+        group_signal(x, SIGCONT);
+        if (x->waiting_retry) {
+            ex_kind_failed(ctx, x->executor, x->run_id, "timed out while waiting to retry");
+            finish_self(ctx, x);
+        }
+        return BT_OK;
+    case EX_K_PAUSE:
+        x->paused = true;
+        group_signal(x, SIGSTOP);
+        return BT_OK;
+    case EX_K_RESUME:
+        x->paused = false;
+        group_signal(x, SIGCONT);
+        if (x->waiting_retry && x->retry_due) {
+            x->waiting_retry = x->retry_due = false;
+            return attempt_start(ctx, x);
+        }
+        return BT_OK;
+    case EX_K_STOP:
+        if (x->stopping)
+            return BT_OK;
+        x->stopping = true;
+        if (x->pid <= 0) {
+            deadline_done(ctx, x);
+            ex_kind_stopped(ctx, x->executor, x->run_id);
+            finish_self(ctx, x);
+            return BT_OK;
+        }
+        group_signal(x, SIGTERM);
+        group_signal(x, SIGCONT); /* a paused group must run to see SIGTERM */
+        x->has_kill = timer_after(ctx, XK_KILL, x->grace_ns ? x->grace_ns : 5000 * MS, 0, &x->kill);
+        return BT_OK;
+    case XK_KILL:
+        x->has_kill = false;
+        group_signal(x, SIGKILL);
+        return BT_OK;
+    case XK_RETRY:
+        x->has_retry = false;
+        if (!x->waiting_retry)
+            return BT_OK;
+        if (x->paused) {
+            x->retry_due = true;
+            return BT_OK;
+        }
+        x->waiting_retry = false;
+        return attempt_start(ctx, x);
+    case XK_TICK: {
+        if (x->pid <= 0)
+            return BT_OK;
+        int st = 0;
+        pid_t r = waitpid(x->pid, &st, WNOHANG);
+        if (r == x->pid) {
+            pid_t pg = x->pid;
+            (void)kill(-pg, SIGKILL); /* the group's leftovers die with it */
+            on_exit_status(ctx, x, st);
+        } else if (r < 0 && errno == ECHILD) {
+            x->pid = 0;
+            ex_kind_failed(ctx, x->executor, x->run_id, "the child process was lost");
+            finish_self(ctx, x);
+        }
+        return BT_OK;
+    }
+    default:
+        return BT_OK;
+    }
+}
+
+static void xk_cleanup(bt_ctx_t *ctx, void *state)
+{
+    xk_t *x = state;
+    if (x->pid > 0) {
+        group_signal(x, SIGKILL);
+        group_signal(x, SIGCONT);
+        int st;
+        while (waitpid(x->pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        x->pid = 0;
+    }
+    timer_stop(ctx, &x->tick, &x->has_tick);
+    timer_stop(ctx, &x->kill, &x->has_kill);
+    timer_stop(ctx, &x->retry, &x->has_retry);
+    deadline_done(ctx, x);
+    ex_exec_params_deinit(&x->p);
+}
+
+static const bt_actor_type_t xk_type = {
+    .name = "exec-kind",
+    .state_size = sizeof(xk_t),
+    .init = xk_init,
+    .dispatch = xk_dispatch,
+    .cleanup = xk_cleanup,
+};
+
+static const ex_kind_t xk_kind = {
+    .name = "exec",
+    .type = &xk_type,
+    .spawn_flags = BT_SPAWN_PINNED,
+    .validate = xk_validate,
+    .recovery = EX_RECOVERY_FAIL,
+};
+
+const ex_kind_t *ex_exec_kind(void)
+{
+    return &xk_kind;
+}

@@ -1,0 +1,1178 @@
+/*
+ * executor.c: the executor actor, the one owner of the life of every run.
+ *
+ * DESIGN. Accepted: EX_MSG_START/PAUSE/RESUME/STOP/GET/LIST (asks), kind
+ * reports (EX_K_PROGRESS/CHECKPOINT/DONE/FAILED/STOPPED), BT_MSG_DOWN of kind
+ * actors, run store replies, and internal messages (boot, promote, recovery
+ * failures, grace timers). Emitted: run store asks, EX_K_RUN/PAUSE/RESUME/
+ * STOP to kind actors, ex_reply_t replies.
+ * State owned: the non-terminal runs (state, kind actor, FIFO position,
+ * unsaved progress), the job table and the work queue.
+ * Ordering: every message that may touch a run is copied into one FIFO work
+ * queue and handled one at a time; while a store request is in flight,
+ * nothing else is handled. So a decision and the store write it depends on
+ * are one atomic step as seen by every other command: the run state in
+ * memory changes only when the store has acknowledged the write, and the
+ * reply is sent after that. The first item is the start-up recovery, so
+ * commands wait until it is done. A reply is sent later than the dispatch
+ * of its request by keeping an owned copy of the request, whose header
+ * (from, corr) is all bt_reply() reads (the run store does the same).
+ */
+#define _GNU_SOURCE
+#include "executor.h"
+
+#include "runstore.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS (1000000ull)
+
+enum ex_internal_id {
+    EX_I_BOOT = 0x45580200u, /* bt_msg_t: start recovery */
+    EX_I_BOOT_RETRY,         /* bt_msg_t: the store was not ready; ask again */
+    EX_I_PROMOTE,            /* bt_msg_t: start pending runs while slots are free */
+    EX_I_RECOVER_FAIL,       /* ex_cmd_t: fail a run found running as interrupted */
+    EX_I_GRACE,              /* ex_grace_t: a stopping run's grace is over */
+    EX_I_LOST,               /* ex_grace_t: a kind actor stopped without an outcome */
+};
+
+typedef struct ex_grace {
+    bt_msg_t hdr;
+    char run_id[EX_RUN_ID_MAX];
+    bt_ref_t actor;
+    int reason;
+} ex_grace_t;
+
+typedef struct waiter {
+    struct waiter *next;
+    bt_msg_t *cmd; /* owned copy of a stop request */
+} waiter_t;
+
+typedef struct run {
+    char id[EX_RUN_ID_MAX];
+    uint32_t job;
+    rs_state_t state;
+    bool stopping;
+    bt_ref_t actor;
+    uint64_t seq; /* FIFO position while pending */
+    char *params;
+    void *ckpt;
+    size_t ckpt_len;
+    int64_t done, total;
+    bool dirty;
+    uint32_t steps;
+    uint64_t persisted_at;
+    uint32_t attempt;
+    bt_timer_t grace;
+    bool has_grace;
+    waiter_t *waiters;
+} run_t;
+
+typedef struct job {
+    char *name;
+    const ex_kind_t *kind;
+    uint32_t max_active;
+    uint64_t stop_grace_ns;
+    ex_recovery_t recovery;
+} job_t;
+
+typedef struct qnode {
+    struct qnode *next;
+    bt_msg_t *m;
+} qnode_t;
+
+enum op {
+    OP_NONE,
+    OP_BOOT,
+    OP_CREATE,
+    OP_MOVE,     /* a transition asked by a command or internally */
+    OP_FINISH,   /* a transition to a terminal state */
+    OP_PROGRESS, /* progress flush; then maybe a finish */
+    OP_FORWARD,  /* get / list: copy the store's reply */
+    OP_LOOKUP,   /* refusal of a command on a run not in memory */
+};
+
+typedef struct inflight {
+    enum op op;
+    bool busy;
+    bt_msg_t *cmd; /* owned copy of what is being handled */
+    char run_id[EX_RUN_ID_MAX];
+    rs_state_t from, to;
+    const char *verb;
+    /* OP_PROGRESS followed by a finish. */
+    bool then_finish;
+    rs_state_t fin_to;
+    char fin_cause[64];
+    char fin_error[EX_ERRMSG_MAX];
+} inflight_t;
+
+typedef struct exec {
+    bt_ref_t store, timeouts;
+    char *state_dir;
+    job_t *jobs;
+    uint32_t njobs;
+    uint32_t max_running, max_pending, progress_steps;
+    uint64_t progress_ns, force_slack_ns, store_timeout_ns;
+    run_t **runs;
+    uint32_t nruns, cap;
+    uint64_t next_seq;
+    qnode_t *qhead, *qtail;
+    inflight_t in;
+} exec_t;
+
+/* ----------------------------------------------------------- errors */
+
+const char *ex_strerror(int err)
+{
+    switch (err) {
+    case EX_OK:
+        return "ok";
+#define EX_STR_(name, value, code, text)                                                           \
+    case EX_##name:                                                                                \
+        return text;
+        EX_ERRNO_MAP(EX_STR_)
+#undef EX_STR_
+    default:
+        return "unknown error";
+    }
+}
+
+const char *ex_err_code(int err)
+{
+    switch (err) {
+#define EX_CODE_(name, value, code, text)                                                          \
+    case EX_##name:                                                                                \
+        return code;
+        EX_ERRNO_MAP(EX_CODE_)
+#undef EX_CODE_
+    default:
+        return "internal";
+    }
+}
+
+/* --------------------------------------------------------- messages */
+
+bt_msg_t *ex_cmd_new(uint32_t id, const char *run_id, const char *job, const char *params)
+{
+    run_id = run_id != NULL ? run_id : "";
+    job = job != NULL ? job : "";
+    params = params != NULL ? params : "";
+    size_t plen = strlen(params);
+    if (strlen(run_id) >= EX_RUN_ID_MAX || strlen(job) >= sizeof(((ex_cmd_t *)0)->job) ||
+        plen > (1u << 20))
+        return NULL;
+    ex_cmd_t *c = (ex_cmd_t *)bt_msg_new(sizeof(ex_cmd_t) + plen + 1, id);
+    if (c == NULL)
+        return NULL;
+    strcpy(c->run_id, run_id);
+    strcpy(c->job, job);
+    c->params_len = (uint32_t)plen;
+    memcpy(c->params, params, plen + 1);
+    return &c->hdr;
+}
+
+static ex_kind_report_t *report_new(uint32_t id, const char *run_id, size_t len)
+{
+    ex_kind_report_t *r = (ex_kind_report_t *)bt_msg_new(sizeof(ex_kind_report_t) + len, id);
+    if (r != NULL) {
+        snprintf(r->run_id, sizeof(r->run_id), "%s", run_id);
+        r->len = (uint32_t)len;
+    }
+    return r;
+}
+
+static int report_send(bt_ctx_t *ctx, bt_ref_t to, ex_kind_report_t *r)
+{
+    if (r == NULL)
+        return BT_ENOMEM;
+    int rc = bt_send(bt_ctx_runtime(ctx), to, &r->hdr);
+    if (rc != BT_OK)
+        bt_msg_free(&r->hdr);
+    return rc;
+}
+
+int ex_kind_progress(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id, int64_t done,
+                     int64_t total)
+{
+    ex_kind_report_t *r = report_new(EX_K_PROGRESS, run_id, 0);
+    if (r != NULL) {
+        r->done = done;
+        r->total = total;
+    }
+    return report_send(ctx, executor, r);
+}
+
+int ex_kind_checkpoint(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id, int64_t done,
+                       int64_t total, const void *data, size_t len)
+{
+    if (len > (1u << 20))
+        return BT_EINVAL;
+    ex_kind_report_t *r = report_new(EX_K_CHECKPOINT, run_id, len);
+    if (r != NULL) {
+        r->done = done;
+        r->total = total;
+        if (len > 0)
+            memcpy(r->data, data, len);
+    }
+    return report_send(ctx, executor, r);
+}
+
+int ex_kind_done(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id)
+{
+    return report_send(ctx, executor, report_new(EX_K_DONE, run_id, 0));
+}
+
+int ex_kind_failed(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id, const char *error)
+{
+    ex_kind_report_t *r = report_new(EX_K_FAILED, run_id, 0);
+    if (r != NULL)
+        snprintf(r->error, sizeof(r->error), "%s", error != NULL ? error : "failed");
+    return report_send(ctx, executor, r);
+}
+
+int ex_kind_stopped(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id)
+{
+    return report_send(ctx, executor, report_new(EX_K_STOPPED, run_id, 0));
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static bt_msg_t *msg_dup(const bt_msg_t *m)
+{
+    bt_msg_t *c = bt_msg_new(m->size, m->id);
+    if (c != NULL) {
+        memcpy(c, m, m->size);
+        c->bt_link_ = NULL;
+    }
+    return c;
+}
+
+static void qpush(exec_t *ex, bt_msg_t *m, bool front)
+{
+    qnode_t *n = malloc(sizeof(*n));
+    if (n == NULL) {
+        bt_msg_free(m);
+        return;
+    }
+    n->m = m;
+    n->next = NULL;
+    if (front) {
+        n->next = ex->qhead;
+        ex->qhead = n;
+        if (ex->qtail == NULL)
+            ex->qtail = n;
+    } else {
+        if (ex->qtail != NULL)
+            ex->qtail->next = n;
+        else
+            ex->qhead = n;
+        ex->qtail = n;
+    }
+}
+
+static bt_msg_t *qpop(exec_t *ex)
+{
+    qnode_t *n = ex->qhead;
+    if (n == NULL)
+        return NULL;
+    ex->qhead = n->next;
+    if (ex->qhead == NULL)
+        ex->qtail = NULL;
+    bt_msg_t *m = n->m;
+    free(n);
+    return m;
+}
+
+static void qpush_internal(exec_t *ex, uint32_t id, bool front)
+{
+    bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), id);
+    if (m != NULL)
+        qpush(ex, m, front);
+}
+
+static run_t *run_find(exec_t *ex, const char *id)
+{
+    for (uint32_t i = 0; i < ex->nruns; i++)
+        if (strcmp(ex->runs[i]->id, id) == 0)
+            return ex->runs[i];
+    return NULL;
+}
+
+static run_t *run_add(exec_t *ex, const char *id, uint32_t job, rs_state_t st, const char *params)
+{
+    if (ex->nruns == ex->cap) {
+        uint32_t cap = ex->cap ? ex->cap * 2 : 16;
+        run_t **r = realloc(ex->runs, cap * sizeof(*r));
+        if (r == NULL)
+            return NULL;
+        ex->runs = r;
+        ex->cap = cap;
+    }
+    run_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->job = job;
+    r->state = st;
+    r->params = strdup(params != NULL ? params : "{}");
+    r->seq = ex->next_seq++;
+    ex->runs[ex->nruns++] = r;
+    return r;
+}
+
+static void run_free(run_t *r)
+{
+    while (r->waiters != NULL) {
+        waiter_t *w = r->waiters;
+        r->waiters = w->next;
+        bt_msg_free(w->cmd);
+        free(w);
+    }
+    free(r->params);
+    free(r->ckpt);
+    free(r);
+}
+
+static void run_remove(exec_t *ex, run_t *r)
+{
+    for (uint32_t i = 0; i < ex->nruns; i++)
+        if (ex->runs[i] == r) {
+            ex->runs[i] = ex->runs[--ex->nruns];
+            break;
+        }
+    run_free(r);
+}
+
+static uint32_t count_state(const exec_t *ex, rs_state_t st)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ex->nruns; i++)
+        n += ex->runs[i]->state == st;
+    return n;
+}
+
+static int job_find(const exec_t *ex, const char *name)
+{
+    for (uint32_t i = 0; i < ex->njobs; i++)
+        if (strcmp(ex->jobs[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void reply(bt_ctx_t *ctx, const bt_msg_t *req, int status, const char *run_id, int state,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void reply(bt_ctx_t *ctx, const bt_msg_t *req, int status, const char *run_id, int state,
+                  const char *fmt, ...)
+{
+    if (req == NULL || !bt_msg_is_request(req))
+        return;
+    ex_reply_t *r = BT_MSG_NEW(ex_reply_t, EX_MSG_REPLY);
+    if (r == NULL)
+        return;
+    r->status = status;
+    snprintf(r->run_id, sizeof(r->run_id), "%s", run_id != NULL ? run_id : "");
+    r->state = state;
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->message, sizeof(r->message), fmt, ap);
+        va_end(ap);
+    }
+    if (bt_reply(ctx, req, &r->hdr) != BT_OK)
+        bt_msg_free(&r->hdr);
+}
+
+/* Sends req to the store as the one request in flight. */
+static bool store_ask(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *req)
+{
+    if (req == NULL)
+        return false;
+    if (bt_ask(ctx, ex->store, req, ex->store_timeout_ns, NULL) != BT_OK) {
+        bt_msg_free(req);
+        return false;
+    }
+    ex->in.busy = true;
+    return true;
+}
+
+static void kind_send(bt_ctx_t *ctx, bt_ref_t actor, uint32_t id)
+{
+    if (actor == BT_REF_NONE)
+        return;
+    bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), id);
+    if (m != NULL && bt_send(bt_ctx_runtime(ctx), actor, m) != BT_OK)
+        bt_msg_free(m);
+}
+
+/* Spawns the run's kind actor and tells it to run; a failure to spawn is
+ * queued as the run's failure. */
+static void launch(bt_ctx_t *ctx, exec_t *ex, run_t *r)
+{
+    const job_t *j = &ex->jobs[r->job];
+    r->attempt++;
+    ex_kind_args_t a = {.executor = bt_self(ctx),
+                        .run_id = r->id,
+                        .job = j->name,
+                        .params = r->params,
+                        .checkpoint = r->ckpt,
+                        .checkpoint_len = r->ckpt_len,
+                        .attempt = r->attempt,
+                        .stop_grace_ns = j->stop_grace_ns,
+                        .state_dir = ex->state_dir,
+                        .timeouts = ex->timeouts};
+    bt_spawn_opts_t opts = {.flags = j->kind->spawn_flags};
+    bt_ref_t actor;
+    int rc = bt_spawn(bt_ctx_runtime(ctx), j->kind->type, &a, &opts, &actor);
+    if (rc == BT_OK && bt_monitor(ctx, actor, NULL) != BT_OK) {
+        bt_stop(bt_ctx_runtime(ctx), actor);
+        rc = BT_ENOMEM;
+    }
+    if (rc != BT_OK) {
+        char why[EX_ERRMSG_MAX];
+        snprintf(why, sizeof(why), "cannot start kind %s: %s", j->kind->name, bt_strerror(rc));
+        ex_kind_report_t *f = report_new(EX_K_FAILED, r->id, 0);
+        if (f != NULL) {
+            snprintf(f->error, sizeof(f->error), "%s", why);
+            qpush(ex, &f->hdr, true);
+        }
+        return;
+    }
+    r->actor = actor;
+    kind_send(ctx, actor, EX_K_RUN);
+}
+
+/* -------------------------------------------------------- the commands */
+
+/* Each handler returns true when it kept the message (a store request is in
+ * flight, or a stop waits for its run); false when it may be freed. */
+
+static bool lookup_refuse(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, const char *verb)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+    ex->in.op = OP_LOOKUP;
+    ex->in.verb = verb;
+    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", c->run_id);
+    if (store_ask(ctx, ex, rs_req_get(c->run_id)))
+        return true;
+    reply(ctx, cmd, EX_ESTORE, c->run_id, RS_NONE, "run %s: cannot ask the store", c->run_id);
+    return false;
+}
+
+static bool move(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
+                 const char *cause)
+{
+    ex->in.op = OP_MOVE;
+    ex->in.from = r->state;
+    ex->in.to = to;
+    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", r->id);
+    if (store_ask(ctx, ex, rs_req_transition(r->id, r->state, to, cause, NULL)))
+        return true;
+    reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store could not be asked", r->id,
+          rs_state_name(r->state));
+    return false;
+}
+
+static bool do_start(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+    if (c->job[0] == '\0') {
+        reply(ctx, cmd, EX_EBADREQ, "", RS_NONE, "start needs a job name");
+        return false;
+    }
+    int jx = job_find(ex, c->job);
+    if (jx < 0) {
+        reply(ctx, cmd, EX_ENOTFOUND, "", RS_NONE, "job %s not found", c->job);
+        return false;
+    }
+    const job_t *j = &ex->jobs[jx];
+    const char *params = c->params_len > 0 ? c->params : "{}";
+    char err[256] = "";
+    if (j->kind->validate != NULL && j->kind->validate(params, err, sizeof(err)) != 0) {
+        reply(ctx, cmd, EX_EBADREQ, "", RS_NONE, "job %s: bad params: %s", c->job, err);
+        return false;
+    }
+    uint32_t active = 0;
+    const run_t *other = NULL;
+    for (uint32_t i = 0; i < ex->nruns; i++)
+        if (ex->runs[i]->job == (uint32_t)jx) {
+            active++;
+            other = ex->runs[i];
+        }
+    if (active >= j->max_active) {
+        reply(ctx, cmd, EX_ECONFLICT, other->id, other->state,
+              "job %s already has %u active run(s): run %s is %s; cannot start another", j->name,
+              active, other->id, rs_state_name(other->state));
+        return false;
+    }
+    rs_state_t initial = count_state(ex, RS_RUNNING) < ex->max_running ? RS_RUNNING : RS_PENDING;
+    if (initial == RS_PENDING && count_state(ex, RS_PENDING) >= ex->max_pending) {
+        reply(ctx, cmd, EX_EBUSY, "", RS_NONE,
+              "job %s: the pending queue is full (%u runs); try again later", j->name,
+              ex->max_pending);
+        return false;
+    }
+    ex->in.op = OP_CREATE;
+    ex->in.to = initial;
+    if (store_ask(ctx, ex, rs_req_create(j->name, params, initial)))
+        return true;
+    reply(ctx, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store could not be asked", j->name);
+    return false;
+}
+
+static bool do_pause(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+    run_t *r = run_find(ex, c->run_id);
+    if (r == NULL)
+        return lookup_refuse(ctx, ex, cmd, "pause");
+    if (r->stopping || (r->state != RS_RUNNING && r->state != RS_PENDING)) {
+        reply(ctx, cmd, EX_ETRANSITION, r->id, r->state, "run %s is %s; cannot pause", r->id,
+              r->stopping ? "stopping" : rs_state_name(r->state));
+        return false;
+    }
+    return move(ctx, ex, cmd, r, RS_PAUSED, "pause");
+}
+
+static bool do_resume(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+    run_t *r = run_find(ex, c->run_id);
+    if (r == NULL)
+        return lookup_refuse(ctx, ex, cmd, "resume");
+    if (r->stopping || r->state != RS_PAUSED) {
+        reply(ctx, cmd, EX_ETRANSITION, r->id, r->state, "run %s is %s; cannot resume", r->id,
+              r->stopping ? "stopping" : rs_state_name(r->state));
+        return false;
+    }
+    /* Another run of the same job that is running or pending holds the
+     * job's slots (possible after max_active was lowered, or with paused
+     * runs recovered beside new ones). */
+    const job_t *j = &ex->jobs[r->job];
+    uint32_t busy = 0;
+    const run_t *other = NULL;
+    for (uint32_t i = 0; i < ex->nruns; i++) {
+        const run_t *o = ex->runs[i];
+        if (o != r && o->job == r->job && (o->state == RS_RUNNING || o->state == RS_PENDING)) {
+            busy++;
+            other = o;
+        }
+    }
+    if (busy >= j->max_active) {
+        reply(ctx, cmd, EX_ECONFLICT, r->id, r->state,
+              "run %s is paused; cannot resume while run %s of job %s is %s", r->id, other->id,
+              j->name, rs_state_name(other->state));
+        return false;
+    }
+    rs_state_t to = count_state(ex, RS_RUNNING) < ex->max_running ? RS_RUNNING : RS_PENDING;
+    if (to == RS_PENDING && count_state(ex, RS_PENDING) >= ex->max_pending) {
+        reply(ctx, cmd, EX_EBUSY, r->id, r->state,
+              "run %s is paused; cannot resume: the pending queue is full", r->id);
+        return false;
+    }
+    return move(ctx, ex, cmd, r, to, "resume");
+}
+
+static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
+                   const char *cause, const char *error);
+
+static bool do_stop(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+    run_t *r = run_find(ex, c->run_id);
+    if (r == NULL)
+        return lookup_refuse(ctx, ex, cmd, "stop");
+    if (r->stopping) {
+        reply(ctx, cmd, EX_ETRANSITION, r->id, r->state, "run %s is stopping; cannot stop", r->id);
+        return false;
+    }
+    if (r->actor == BT_REF_NONE)
+        return finish(ctx, ex, cmd, r, RS_STOPPED, "stop", NULL);
+    /* Cooperative first: the kind finishes and reports; after the grace
+     * (plus slack) the executor forces it. The stop is answered then. */
+    waiter_t *w = malloc(sizeof(*w));
+    if (w == NULL) {
+        reply(ctx, cmd, EX_EINTERNAL, r->id, r->state, "run %s: out of memory", r->id);
+        return false;
+    }
+    w->cmd = cmd;
+    w->next = r->waiters;
+    r->waiters = w;
+    r->stopping = true;
+    kind_send(ctx, r->actor, EX_K_STOP);
+    ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_GRACE);
+    if (g != NULL) {
+        snprintf(g->run_id, sizeof(g->run_id), "%s", r->id);
+        g->actor = r->actor;
+        uint64_t delay = ex->jobs[r->job].stop_grace_ns + ex->force_slack_ns;
+        if (bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), &g->hdr, delay, 0, &r->grace) ==
+            BT_OK)
+            r->has_grace = true;
+        else
+            bt_msg_free(&g->hdr);
+    }
+    return true;
+}
+
+/* Moves r to a terminal state (flushing unsaved progress first). */
+static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
+                   const char *cause, const char *error)
+{
+    inflight_t *in = &ex->in;
+    snprintf(in->run_id, sizeof(in->run_id), "%s", r->id);
+    in->from = r->state;
+    in->to = to;
+    if (r->dirty) {
+        in->op = OP_PROGRESS;
+        in->then_finish = true;
+        in->fin_to = to;
+        snprintf(in->fin_cause, sizeof(in->fin_cause), "%s", cause);
+        snprintf(in->fin_error, sizeof(in->fin_error), "%s", error != NULL ? error : "");
+        if (store_ask(ctx, ex, rs_req_progress(r->id, r->done, r->total, r->ckpt, r->ckpt_len)))
+            return true;
+    }
+    in->op = OP_FINISH;
+    in->then_finish = false;
+    if (store_ask(ctx, ex, rs_req_transition(r->id, r->state, to, cause, error)))
+        return true;
+    reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store could not be asked", r->id,
+          rs_state_name(r->state));
+    return false;
+}
+
+static bool do_report(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    const ex_kind_report_t *k = (const ex_kind_report_t *)m;
+    run_t *r = run_find(ex, k->run_id);
+    if (r == NULL || r->actor != m->from)
+        return false; /* a late report from a run that has ended or restarted */
+    switch (m->id) {
+    case EX_K_CHECKPOINT: {
+        void *p = k->len > 0 ? malloc(k->len) : NULL;
+        if (k->len > 0 && p == NULL)
+            return false;
+        if (p != NULL)
+            memcpy(p, k->data, k->len);
+        free(r->ckpt);
+        r->ckpt = p;
+        r->ckpt_len = k->len;
+    } /* fall through */
+    case EX_K_PROGRESS: {
+        r->done = k->done;
+        r->total = k->total;
+        r->dirty = true;
+        r->steps++;
+        uint64_t now = bt_now(bt_ctx_runtime(ctx));
+        if (now - r->persisted_at < ex->progress_ns && r->steps < ex->progress_steps)
+            return false;
+        ex->in.op = OP_PROGRESS;
+        ex->in.then_finish = false;
+        snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", r->id);
+        return store_ask(ctx, ex, rs_req_progress(r->id, r->done, r->total, r->ckpt, r->ckpt_len));
+    }
+    case EX_K_DONE:
+    case EX_K_FAILED:
+    case EX_K_STOPPED: {
+        rs_state_t to = RS_STOPPED;
+        const char *cause = "stop";
+        if (!r->stopping && m->id == EX_K_DONE) {
+            to = RS_COMPLETED;
+            cause = "done";
+        } else if (!r->stopping && m->id == EX_K_FAILED) {
+            to = RS_FAILED;
+            cause = "error";
+        }
+        if (r->state == RS_PAUSED && to != RS_STOPPED) {
+            /* Table: paused -> stopped only; a paused run that ends on its
+             * own is recorded as stopped, with its outcome as the error. */
+            to = RS_STOPPED;
+        }
+        if (r->state == RS_PENDING)
+            to = RS_STOPPED;
+        return finish(ctx, ex, NULL, r, to, cause, m->id == EX_K_FAILED ? k->error : NULL);
+    }
+    default:
+        return false;
+    }
+}
+
+/* A kind actor stopped. If it had not reported an outcome, the run is
+ * failed (or stopped, when it was stopping), but only after a short delay:
+ * at runtime shutdown kinds stop before the executor (newest first), and
+ * the delay's timer is refused or never fires then, so a shutdown does not
+ * rewrite runs that recovery will handle. */
+static bool do_down(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    const bt_down_msg_t *d = (const bt_down_msg_t *)m;
+    for (uint32_t i = 0; i < ex->nruns; i++) {
+        run_t *r = ex->runs[i];
+        if (r->actor != d->actor)
+            continue;
+        ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_LOST);
+        if (g == NULL)
+            return false;
+        snprintf(g->run_id, sizeof(g->run_id), "%s", r->id);
+        g->actor = d->actor;
+        g->reason = d->reason;
+        if (bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), &g->hdr, 20 * MS, 0, NULL) != BT_OK)
+            bt_msg_free(&g->hdr);
+        return false;
+    }
+    return false;
+}
+
+static bool do_lost(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    const ex_grace_t *g = (const ex_grace_t *)m;
+    run_t *r = run_find(ex, g->run_id);
+    if (r == NULL || r->actor != g->actor)
+        return false;
+    r->actor = BT_REF_NONE;
+    char why[EX_ERRMSG_MAX];
+    snprintf(why, sizeof(why), "the job kind's actor stopped without an outcome: %s",
+             g->reason == BT_OK ? "normal stop" : bt_strerror(g->reason));
+    rs_state_t to = r->stopping || r->state != RS_RUNNING ? RS_STOPPED : RS_FAILED;
+    return finish(ctx, ex, NULL, r, to, "kind stopped", why);
+}
+
+static bool do_grace(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    const ex_grace_t *g = (const ex_grace_t *)m;
+    run_t *r = run_find(ex, g->run_id);
+    if (r == NULL || !r->stopping || r->actor != g->actor)
+        return false;
+    r->has_grace = false;
+    bt_stop(bt_ctx_runtime(ctx), r->actor);
+    r->actor = BT_REF_NONE;
+    return finish(ctx, ex, NULL, r, RS_STOPPED, "forced stop", "forced after the stop grace");
+}
+
+static bool do_promote(bt_ctx_t *ctx, exec_t *ex)
+{
+    if (count_state(ex, RS_RUNNING) >= ex->max_running)
+        return false;
+    run_t *best = NULL;
+    for (uint32_t i = 0; i < ex->nruns; i++) {
+        run_t *r = ex->runs[i];
+        if (r->state == RS_PENDING && !r->stopping && (best == NULL || r->seq < best->seq))
+            best = r;
+    }
+    if (best == NULL)
+        return false;
+    ex->in.op = OP_MOVE;
+    ex->in.from = RS_PENDING;
+    ex->in.to = RS_RUNNING;
+    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", best->id);
+    return store_ask(ctx, ex, rs_req_transition(best->id, RS_PENDING, RS_RUNNING, "slot", NULL));
+}
+
+static bool do_recover_fail(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    run_t *r = run_find(ex, ((const ex_cmd_t *)m)->run_id);
+    if (r == NULL)
+        return false;
+    return finish(ctx, ex, NULL, r, RS_FAILED, "recovery", "interrupted by a restart");
+}
+
+static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    switch (m->id) {
+    case EX_I_BOOT:
+        ex->in.op = OP_BOOT;
+        if (store_ask(ctx, ex, rs_req_recovery()))
+            return true;
+        return false;
+    case EX_MSG_START:
+        return do_start(ctx, ex, m);
+    case EX_MSG_PAUSE:
+        return do_pause(ctx, ex, m);
+    case EX_MSG_RESUME:
+        return do_resume(ctx, ex, m);
+    case EX_MSG_STOP:
+        return do_stop(ctx, ex, m);
+    case EX_MSG_GET:
+    case EX_MSG_LIST: {
+        const ex_cmd_t *c = (const ex_cmd_t *)m;
+        ex->in.op = OP_FORWARD;
+        bt_msg_t *req = m->id == EX_MSG_GET ? rs_req_get(c->run_id)
+                                            : rs_req_list(c->job[0] ? c->job : NULL, 0, NULL, 0);
+        if (store_ask(ctx, ex, req))
+            return true;
+        reply(ctx, m, EX_ESTORE, c->run_id, RS_NONE, "the store could not be asked");
+        return false;
+    }
+    case EX_K_PROGRESS:
+    case EX_K_CHECKPOINT:
+    case EX_K_DONE:
+    case EX_K_FAILED:
+    case EX_K_STOPPED:
+        return do_report(ctx, ex, m);
+    case BT_MSG_DOWN:
+        return do_down(ctx, ex, m);
+    case EX_I_GRACE:
+        return do_grace(ctx, ex, m);
+    case EX_I_LOST:
+        return do_lost(ctx, ex, m);
+    case EX_I_PROMOTE:
+        return do_promote(ctx, ex);
+    case EX_I_RECOVER_FAIL:
+        return do_recover_fail(ctx, ex, m);
+    default:
+        if (bt_msg_is_request(m))
+            reply(ctx, m, EX_EBADREQ, "", RS_NONE, "unknown command %#x", (unsigned)m->id);
+        return false;
+    }
+}
+
+/* ------------------------------------------------- store continuations */
+
+static void after_boot(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep)
+{
+    for (uint32_t i = 0; i < rep->nruns; i++) {
+        rs_run_t rr;
+        rs_reply_run(rep, i, &rr);
+        if (run_find(ex, rr.id) != NULL)
+            continue;
+        int jx = job_find(ex, rr.job);
+        if (jx < 0)
+            continue; /* a job no longer configured: left as it is, listed in the store */
+        run_t *r = run_add(ex, rr.id, (uint32_t)jx, rr.state, rr.params);
+        if (r == NULL)
+            continue;
+        r->attempt = rr.attempt;
+        r->done = rr.progress_done;
+        r->total = rr.progress_total;
+        if (rr.checkpoint != NULL && rr.checkpoint_len > 0 &&
+            (r->ckpt = malloc(rr.checkpoint_len)) != NULL) {
+            memcpy(r->ckpt, rr.checkpoint, rr.checkpoint_len);
+            r->ckpt_len = rr.checkpoint_len;
+        }
+        if (rr.state != RS_RUNNING)
+            continue; /* pending: queued again in id (creation) order; paused: stays */
+        const job_t *j = &ex->jobs[jx];
+        ex_recovery_t pol = j->recovery != EX_RECOVERY_DEFAULT ? j->recovery : j->kind->recovery;
+        if (pol == EX_RECOVERY_RESUME) {
+            launch(ctx, ex, r);
+        } else {
+            bt_msg_t *f = ex_cmd_new(EX_I_RECOVER_FAIL, r->id, NULL, NULL);
+            if (f != NULL)
+                qpush(ex, f, true);
+        }
+    }
+    /* Pending runs may start once the failures are recorded. */
+    bt_msg_t *p = bt_msg_new(sizeof(bt_msg_t), EX_I_PROMOTE);
+    if (p != NULL) {
+        /* Behind the failures just pushed to the front, before commands. */
+        qnode_t **pp = &ex->qhead;
+        while (*pp != NULL && (*pp)->m->id == EX_I_RECOVER_FAIL)
+            pp = &(*pp)->next;
+        qnode_t *n = malloc(sizeof(*n));
+        if (n == NULL) {
+            bt_msg_free(p);
+        } else {
+            n->m = p;
+            n->next = *pp;
+            *pp = n;
+            if (n->next == NULL)
+                ex->qtail = n;
+        }
+    }
+}
+
+static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int status,
+                        const char *smsg)
+{
+    inflight_t *in = &ex->in;
+    bt_msg_t *cmd = in->cmd;
+    run_t *r = in->run_id[0] ? run_find(ex, in->run_id) : NULL;
+    switch (in->op) {
+    case OP_BOOT:
+        if (status != RS_OK) {
+            bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), EX_I_BOOT_RETRY);
+            if (m != NULL &&
+                bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), m, 100 * MS, 0, NULL) != BT_OK)
+                bt_msg_free(m);
+            return true; /* stays busy: commands wait for recovery */
+        }
+        after_boot(ctx, ex, rep);
+        return false;
+    case OP_CREATE: {
+        const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+        if (status != RS_OK) {
+            reply(ctx, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store refused the run: %s", c->job,
+                  smsg);
+            return false;
+        }
+        run_t *nr = run_add(ex, rep->run_id, (uint32_t)job_find(ex, c->job), in->to,
+                            c->params_len > 0 ? c->params : "{}");
+        if (nr == NULL) {
+            reply(ctx, cmd, EX_EINTERNAL, rep->run_id, in->to, "run %s: out of memory",
+                  rep->run_id);
+            return false;
+        }
+        if (nr->state == RS_RUNNING)
+            launch(ctx, ex, nr);
+        reply(ctx, cmd, EX_OK, nr->id, nr->state, NULL);
+        return false;
+    }
+    case OP_MOVE:
+        if (r == NULL)
+            return false;
+        if (status != RS_OK) {
+            reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store failed: %s", r->id,
+                  rs_state_name(r->state), smsg);
+            return false;
+        }
+        r->state = in->to;
+        if (in->to == RS_PAUSED && in->from == RS_RUNNING) {
+            kind_send(ctx, r->actor, EX_K_PAUSE);
+            qpush_internal(ex, EX_I_PROMOTE, true);
+        } else if (in->to == RS_RUNNING) {
+            if (r->actor != BT_REF_NONE)
+                kind_send(ctx, r->actor, EX_K_RESUME);
+            else
+                launch(ctx, ex, r);
+            if (in->from == RS_PENDING)
+                qpush_internal(ex, EX_I_PROMOTE, true);
+        } else if (in->to == RS_PENDING) {
+            r->seq = ex->next_seq++;
+        }
+        reply(ctx, cmd, EX_OK, r->id, r->state, NULL);
+        return false;
+    case OP_PROGRESS:
+        if (r == NULL)
+            return false;
+        if (status == RS_OK) {
+            r->dirty = false;
+            r->steps = 0;
+            r->persisted_at = bt_now(bt_ctx_runtime(ctx));
+        }
+        if (in->then_finish) {
+            in->then_finish = false;
+            in->op = OP_FINISH;
+            if (store_ask(ctx, ex,
+                          rs_req_transition(r->id, r->state, in->fin_to, in->fin_cause,
+                                            in->fin_error[0] ? in->fin_error : NULL)))
+                return true;
+        }
+        return false;
+    case OP_FINISH: {
+        if (r == NULL)
+            return false;
+        if (status != RS_OK) {
+            reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store failed: %s", r->id,
+                  rs_state_name(r->state), smsg);
+            return false;
+        }
+        bool was_running = r->state == RS_RUNNING;
+        if (r->has_grace)
+            (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->grace);
+        if (r->actor != BT_REF_NONE && in->to == RS_STOPPED)
+            kind_send(ctx, r->actor, EX_K_STOP);
+        for (waiter_t *w = r->waiters; w != NULL; w = w->next)
+            reply(ctx, w->cmd, EX_OK, r->id, in->to, NULL);
+        reply(ctx, cmd, EX_OK, r->id, in->to, NULL);
+        run_remove(ex, r);
+        if (was_running)
+            qpush_internal(ex, EX_I_PROMOTE, true);
+        return false;
+    }
+    case OP_FORWARD:
+        if (rep != NULL) {
+            bt_msg_t *copy = msg_dup(&rep->hdr);
+            if (copy != NULL && bt_reply(ctx, cmd, copy) != BT_OK)
+                bt_msg_free(copy);
+        } else {
+            reply(ctx, cmd, EX_ESTORE, "", RS_NONE, "the store did not answer: %s", smsg);
+        }
+        return false;
+    case OP_LOOKUP: {
+        const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+        if (status == RS_OK && rep != NULL && rep->nruns > 0) {
+            rs_run_t rr;
+            rs_reply_run(rep, 0, &rr);
+            reply(ctx, cmd, EX_ETRANSITION, c->run_id, rr.state, "run %s is %s; cannot %s",
+                  c->run_id, rs_state_name(rr.state), in->verb);
+        } else if (status == RS_ENOTFOUND || status == RS_EINVAL) {
+            reply(ctx, cmd, EX_ENOTFOUND, c->run_id, RS_NONE, "run %s not found; cannot %s",
+                  c->run_id, in->verb);
+        } else {
+            reply(ctx, cmd, EX_ESTORE, c->run_id, RS_NONE, "run %s: the store failed: %s",
+                  c->run_id, smsg);
+        }
+        return false;
+    }
+    case OP_NONE:
+        break;
+    }
+    return false;
+}
+
+/* Handles queued work until a store request is in flight. */
+static void pump(bt_ctx_t *ctx, exec_t *ex)
+{
+    while (!ex->in.busy) {
+        bt_msg_t *m = qpop(ex);
+        if (m == NULL)
+            return;
+        memset(&ex->in, 0, sizeof(ex->in));
+        ex->in.cmd = m;
+        bool kept = handle(ctx, ex, m);
+        if (ex->in.busy)
+            continue; /* m is freed when the store answers */
+        ex->in.cmd = NULL;
+        if (!kept)
+            bt_msg_free(m);
+    }
+}
+
+static void on_store(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int status, const char *smsg)
+{
+    if (!ex->in.busy)
+        return;
+    ex->in.busy = false;
+    bool again = continue_op(ctx, ex, rep, status, smsg);
+    if (again) {
+        if (ex->in.op == OP_BOOT)
+            ex->in.busy = true; /* waiting for the retry timer */
+        return;
+    }
+    bt_msg_free(ex->in.cmd);
+    ex->in.cmd = NULL;
+    pump(ctx, ex);
+}
+
+/* ------------------------------------------------------------ the actor */
+
+static void ex_free(exec_t *ex);
+
+static int ex_init(bt_ctx_t *ctx, void *state, const void *arg)
+{
+    exec_t *ex = state;
+    const ex_config_t *cfg = arg;
+    ex->store = cfg->store;
+    ex->timeouts = cfg->timeouts;
+    ex->max_running = cfg->max_running ? cfg->max_running : 4;
+    ex->max_pending = cfg->max_pending ? cfg->max_pending : 1024;
+    ex->progress_ns = cfg->progress_every_ns ? cfg->progress_every_ns : 1000 * MS;
+    ex->progress_steps = cfg->progress_every_steps ? cfg->progress_every_steps : 100;
+    ex->force_slack_ns = cfg->force_slack_ns ? cfg->force_slack_ns : 1000 * MS;
+    ex->store_timeout_ns = cfg->store_timeout_ns ? cfg->store_timeout_ns : 10000 * MS;
+    ex->state_dir = strdup(cfg->state_dir != NULL ? cfg->state_dir : ".");
+    ex->jobs = calloc(cfg->njobs ? cfg->njobs : 1, sizeof(job_t));
+    if (ex->state_dir == NULL || ex->jobs == NULL) {
+        ex_free(ex);
+        return BT_ENOMEM;
+    }
+    for (uint32_t i = 0; i < cfg->njobs; i++) {
+        const ex_job_t *j = &cfg->jobs[i];
+        const ex_kind_t *k = NULL;
+        for (uint32_t n = 0; n < cfg->nkinds; n++)
+            if (j->kind != NULL && strcmp(cfg->kinds[n]->name, j->kind) == 0)
+                k = cfg->kinds[n];
+        if (k == NULL || j->name == NULL) {
+            ex_free(ex);
+            return BT_EINVAL;
+        }
+        job_t *d = &ex->jobs[ex->njobs++];
+        d->name = strdup(j->name);
+        if (d->name == NULL) {
+            ex_free(ex);
+            return BT_ENOMEM;
+        }
+        d->kind = k;
+        d->max_active = j->max_active ? j->max_active : 1;
+        d->stop_grace_ns = j->stop_grace_ns ? j->stop_grace_ns : 5000 * MS;
+        d->recovery = j->recovery;
+    }
+    bt_msg_t *boot = bt_msg_new(sizeof(bt_msg_t), EX_I_BOOT);
+    if (boot == NULL || bt_send(bt_ctx_runtime(ctx), bt_self(ctx), boot) != BT_OK) {
+        bt_msg_free(boot);
+        ex_free(ex);
+        return BT_ENOMEM;
+    }
+    return BT_OK;
+}
+
+static int ex_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
+{
+    exec_t *ex = state;
+    switch (msg->id) {
+    case RS_MSG_REPLY: {
+        const rs_reply_t *rep = (const rs_reply_t *)msg;
+        on_store(ctx, ex, rep, rep->status, rep->message);
+        return BT_OK;
+    }
+    case BT_MSG_TIMEOUT:
+        on_store(ctx, ex, NULL, BT_ETIMEDOUT, "the store did not answer in time");
+        return BT_OK;
+    case EX_I_BOOT_RETRY:
+        if (ex->in.busy && ex->in.op == OP_BOOT) {
+            ex->in.busy = false;
+            if (!store_ask(ctx, ex, rs_req_recovery())) {
+                ex->in.busy = true;
+                bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), EX_I_BOOT_RETRY);
+                if (m != NULL && bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), m, 100 * MS, 0,
+                                                NULL) != BT_OK)
+                    bt_msg_free(m);
+            }
+        }
+        return BT_OK;
+    default: {
+        bt_msg_t *copy = msg_dup(msg);
+        if (copy == NULL) {
+            reply(ctx, msg, EX_EINTERNAL, "", RS_NONE, "executor out of memory");
+            return BT_OK;
+        }
+        qpush(ex, copy, false);
+        pump(ctx, ex);
+        return BT_OK;
+    }
+    }
+}
+
+/* Frees everything the state holds; safe to call twice. */
+static void ex_free(exec_t *ex)
+{
+    for (uint32_t i = 0; i < ex->nruns; i++)
+        run_free(ex->runs[i]);
+    free(ex->runs);
+    ex->runs = NULL;
+    ex->nruns = ex->cap = 0;
+    bt_msg_t *m;
+    while ((m = qpop(ex)) != NULL)
+        bt_msg_free(m);
+    bt_msg_free(ex->in.cmd);
+    ex->in.cmd = NULL;
+    for (uint32_t i = 0; ex->jobs != NULL && i < ex->njobs; i++)
+        free(ex->jobs[i].name);
+    free(ex->jobs);
+    ex->jobs = NULL;
+    ex->njobs = 0;
+    free(ex->state_dir);
+    ex->state_dir = NULL;
+}
+
+static void ex_cleanup(bt_ctx_t *ctx, void *state)
+{
+    (void)ctx;
+    ex_free(state);
+}
+
+static const bt_actor_type_t ex_type = {
+    .name = "executor",
+    .state_size = sizeof(exec_t),
+    .init = ex_init,
+    .dispatch = ex_dispatch,
+    .cleanup = ex_cleanup,
+};
+
+int ex_spawn(bt_runtime_t *rt, const ex_config_t *cfg, bt_ref_t *out)
+{
+    if (rt == NULL || cfg == NULL || cfg->store == BT_REF_NONE || out == NULL)
+        return BT_EINVAL;
+    return bt_spawn(rt, &ex_type, cfg, NULL, out);
+}

@@ -1,0 +1,109 @@
+/*
+ * executor.h: the executor actor, the one owner of the life of every run.
+ *
+ * Commands (asks, from bt_ask or bt_ask_wait) are decided inside the actor
+ * one at a time, so a double start, a double resume, a resume while another
+ * run blocks it, or a pause/stop of a missing run are refused by
+ * construction. Each command gets one reply: ex_reply_t for start, pause,
+ * resume and stop; for get and list, a copy of the run store's rs_reply_t
+ * (read it with rs_reply_run()). An accepted command is durable in the run
+ * store before its reply. Commands sent before start-up recovery is done
+ * wait for it. Messages: after a successful send a message belongs to the
+ * runtime (see baton.h).
+ */
+#ifndef BATON_EXECUTOR_H
+#define BATON_EXECUTOR_H
+
+#include "jobkind.h"
+
+#include <baton/baton.h>
+
+#include <stdint.h>
+
+/* X(name, value, api_code, description): the executor's refusals, with the
+ * API error code of ../shared/DESIGN.md each maps to. */
+#define EX_ERRNO_MAP(X)                                                                            \
+    X(EBADREQ, -201, "bad_request", "bad request")                                                 \
+    X(ENOTFOUND, -202, "not_found", "no such run or job")                                          \
+    X(ECONFLICT, -203, "conflict", "conflicts with another run")                                   \
+    X(ETRANSITION, -204, "invalid_transition", "not allowed in the run's state")                   \
+    X(EBUSY, -205, "busy", "pending queue full")                                                   \
+    X(ESTORE, -206, "store_error", "the run store failed")                                         \
+    X(EINTERNAL, -207, "internal", "internal error")
+
+typedef enum ex_err {
+    EX_OK = 0,
+#define EX_ERR_ENUM_(name, value, code, text) EX_##name = (value),
+    EX_ERRNO_MAP(EX_ERR_ENUM_)
+#undef EX_ERR_ENUM_
+} ex_err_t;
+
+/* A static description of a code; ex_err_code() gives its API code
+ * ("invalid_transition"); both give "internal"/"unknown error" otherwise. */
+const char *ex_strerror(int err);
+const char *ex_err_code(int err);
+
+/* A job: a name, its kind and its policy. */
+typedef struct ex_job {
+    const char *name;       /* copied */
+    const char *kind;       /* a kind's name */
+    uint32_t max_active;    /* non-terminal runs at once; 0 = 1 */
+    uint64_t stop_grace_ns; /* cooperative stop before forcing; 0 = 5 s */
+    ex_recovery_t recovery; /* DEFAULT: the kind's policy */
+} ex_job_t;
+
+typedef struct ex_config {
+    bt_ref_t store;                /* the run store (required) */
+    bt_ref_t timeouts;             /* passed to kinds; may be BT_REF_NONE */
+    const char *state_dir;         /* copied; kinds keep files below it */
+    const ex_kind_t *const *kinds; /* pointers copied; descriptors must outlive the executor */
+    uint32_t nkinds;
+    const ex_job_t *jobs; /* copied */
+    uint32_t njobs;
+    uint32_t max_running;          /* runs running at once; 0 = 4 */
+    uint32_t max_pending;          /* pending queue bound; 0 = 1024 */
+    uint64_t progress_every_ns;    /* persist progress at most this often; 0 = 1 s */
+    uint32_t progress_every_steps; /* ... or after this many reports; 0 = 100 */
+    uint64_t force_slack_ns;       /* extra wait after the grace before forcing; 0 = 1 s */
+    uint64_t store_timeout_ns;     /* per store request; 0 = 10 s */
+} ex_config_t;
+
+/* Spawns the executor (a normal actor) and starts its recovery. Does not
+ * take ownership of cfg; copies it. Errors: BT_EINVAL (no store, a job with
+ * an unknown kind), those of bt_spawn(). */
+int ex_spawn(bt_runtime_t *rt, const ex_config_t *cfg, bt_ref_t *out /* OUT */);
+
+enum ex_msg_id {
+    EX_MSG_START = 0x45580001u, /* ex_cmd_t: job, params -> ex_reply_t */
+    EX_MSG_PAUSE,               /* ex_cmd_t: run_id -> ex_reply_t */
+    EX_MSG_RESUME,              /* ex_cmd_t: run_id -> ex_reply_t */
+    EX_MSG_STOP,                /* ex_cmd_t: run_id -> ex_reply_t once the run is stopped */
+    EX_MSG_GET,                 /* ex_cmd_t: run_id -> rs_reply_t copy */
+    EX_MSG_LIST,                /* ex_cmd_t: job ("" any) -> rs_reply_t copy */
+    EX_MSG_REPLY,               /* ex_reply_t */
+    EX_MSG_END_
+};
+
+/* A command. params is JSON text (start only), at most len bytes after the
+ * struct; build it with ex_cmd_new. */
+typedef struct ex_cmd {
+    bt_msg_t hdr;
+    char run_id[EX_RUN_ID_MAX];
+    char job[128];
+    uint32_t params_len;
+    char params[]; /* NUL-terminated */
+} ex_cmd_t;
+
+/* Builds a command; strings are copied (NULL = ""). Returns NULL when out
+ * of memory or when a string is too long. */
+bt_msg_t *ex_cmd_new(uint32_t id, const char *run_id, const char *job, const char *params);
+
+typedef struct ex_reply {
+    bt_msg_t hdr; /* id EX_MSG_REPLY */
+    int status;   /* EX_OK or an ex_err_t */
+    char run_id[EX_RUN_ID_MAX];
+    int state;         /* rs_state_t of the run after the command (or when refused) */
+    char message[320]; /* names the run and its state; "" on success */
+} ex_reply_t;
+
+#endif

@@ -1,0 +1,571 @@
+/* test_executor.c: the executor actor through its message interface: the
+ * run state machine and its refusals, the single-active-run policy under
+ * 64 concurrent starts, queueing under max_running, the bounded queue,
+ * cooperative and forced stops, durability in the run store, and recovery
+ * after the store is reopened. Job kinds here are small test actors. */
+#define _GNU_SOURCE
+#include "executor.h"
+#include "runstore.h"
+
+#include <baton/baton.h>
+#include <criterion/criterion.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MS     (1000000ull)
+#define SEC_NS (1000000000ull)
+
+/* ------------------------------------------------------- test kinds */
+
+/* "idle": does nothing until stopped; registers itself as "k-<run id>" so a
+ * test can make it finish (TK_DONE) or fail (TK_FAIL). "stubborn" ignores
+ * EX_K_STOP, so only the executor's forced stop ends it. */
+enum { TK_DONE = 0x54000001u, TK_FAIL, TK_STEP };
+
+typedef struct tk {
+    bt_ref_t executor;
+    char run_id[EX_RUN_ID_MAX];
+    bool stubborn;
+    int64_t steps;
+} tk_t;
+
+static int tk_init_common(bt_ctx_t *ctx, tk_t *t, const ex_kind_args_t *a, bool stubborn)
+{
+    t->executor = a->executor;
+    t->stubborn = stubborn;
+    snprintf(t->run_id, sizeof(t->run_id), "%s", a->run_id);
+    char name[64];
+    snprintf(name, sizeof(name), "k-%s", a->run_id);
+    (void)bt_register(bt_ctx_runtime(ctx), name, bt_self(ctx));
+    return BT_OK;
+}
+
+static int idle_init(bt_ctx_t *ctx, void *state, const void *arg)
+{
+    return tk_init_common(ctx, state, arg, false);
+}
+
+static int stubborn_init(bt_ctx_t *ctx, void *state, const void *arg)
+{
+    return tk_init_common(ctx, state, arg, true);
+}
+
+static int tk_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
+{
+    tk_t *t = state;
+    switch (msg->id) {
+    case EX_K_STOP:
+        if (!t->stubborn) {
+            ex_kind_stopped(ctx, t->executor, t->run_id);
+            bt_stop_self(ctx);
+        }
+        break;
+    case TK_DONE:
+        ex_kind_progress(ctx, t->executor, t->run_id, 10, 10);
+        ex_kind_done(ctx, t->executor, t->run_id);
+        bt_stop_self(ctx);
+        break;
+    case TK_STEP:
+        t->steps++;
+        ex_kind_progress(ctx, t->executor, t->run_id, t->steps, 10);
+        break;
+    case TK_FAIL:
+        ex_kind_failed(ctx, t->executor, t->run_id, "boom");
+        bt_stop_self(ctx);
+        break;
+    default:
+        break;
+    }
+    return BT_OK;
+}
+
+static int reject_bad(const char *params, char *err, size_t errlen)
+{
+    if (strstr(params, "bad") != NULL) {
+        snprintf(err, errlen, "params contain \"bad\"");
+        return -1;
+    }
+    return 0;
+}
+
+static const bt_actor_type_t idle_type = {
+    .name = "idle-kind", .state_size = sizeof(tk_t), .init = idle_init, .dispatch = tk_dispatch};
+static const bt_actor_type_t stubborn_type = {.name = "stubborn-kind",
+                                              .state_size = sizeof(tk_t),
+                                              .init = stubborn_init,
+                                              .dispatch = tk_dispatch};
+static const ex_kind_t idle_kind = {
+    .name = "idle", .type = &idle_type, .validate = reject_bad, .recovery = EX_RECOVERY_FAIL};
+static const ex_kind_t stubborn_kind = {
+    .name = "stubborn", .type = &stubborn_type, .recovery = EX_RECOVERY_FAIL};
+static const ex_kind_t *const kinds[] = {&idle_kind, &stubborn_kind};
+
+/* ----------------------------------------------------------- fixtures */
+
+static char dir[256];
+static char db_path[400];
+static bt_runtime_t *rt;
+static bt_ref_t store, ex;
+
+static const ex_job_t jobs[] = {
+    {.name = "a", .kind = "idle"},
+    {.name = "b", .kind = "idle"},
+    {.name = "c", .kind = "idle"},
+    {.name = "two", .kind = "idle", .max_active = 2},
+    {.name = "hard", .kind = "stubborn", .stop_grace_ns = 20 * MS},
+    {.name = "keep", .kind = "idle", .recovery = EX_RECOVERY_RESUME},
+    {.name = "drop", .kind = "idle"},
+};
+
+static bool virtual_time;
+
+static void start_all(uint32_t max_running, uint32_t max_pending)
+{
+    bt_runtime_config_t rcfg = {.threads = 2, .deterministic = virtual_time};
+    cr_assert_eq(bt_runtime_create(&rcfg, &rt), BT_OK);
+    if (!virtual_time)
+        cr_assert_eq(bt_runtime_start(rt), BT_OK);
+    rs_config_t rc = {.path = db_path, .synchronous = RS_SYNC_OFF};
+    cr_assert_eq(rs_spawn(rt, &rc, &store), BT_OK);
+    ex_config_t cfg = {.store = store,
+                       .state_dir = dir,
+                       .kinds = kinds,
+                       .nkinds = 2,
+                       .jobs = jobs,
+                       .njobs = sizeof(jobs) / sizeof(jobs[0]),
+                       .max_running = max_running,
+                       .max_pending = max_pending,
+                       .force_slack_ns = 10 * MS};
+    cr_assert_eq(ex_spawn(rt, &cfg, &ex), BT_OK);
+}
+
+static void stop_all(void)
+{
+    if (rt != NULL)
+        cr_assert_eq(bt_runtime_shutdown(rt, 10 * SEC_NS), BT_OK);
+    rt = NULL;
+}
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/executor-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(db_path, sizeof(db_path), "%s/runs.db", dir);
+}
+
+static void teardown(void)
+{
+    stop_all();
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char p[420];
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "%s%s", db_path, suffixes[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof(p), "%s/logs", dir);
+    rmdir(p);
+    rmdir(dir);
+}
+
+TestSuite(executor, .init = setup, .fini = teardown, .timeout = 60);
+
+static ex_reply_t *cmd(uint32_t id, const char *run, const char *job, const char *params)
+{
+    bt_msg_t *m = ex_cmd_new(id, run, job, params);
+    cr_assert_not_null(m);
+    bt_msg_t *r = NULL;
+    cr_assert_eq(bt_ask_wait(rt, ex, m, 20 * SEC_NS, &r), BT_OK);
+    cr_assert_eq(r->id, EX_MSG_REPLY);
+    return (ex_reply_t *)r;
+}
+
+/* Runs a command and returns its status; the state after it in *state. */
+static int run_cmd(uint32_t id, const char *run, int *state)
+{
+    ex_reply_t *r = cmd(id, run, NULL, NULL);
+    int s = r->status;
+    if (state != NULL)
+        *state = r->state;
+    bt_msg_free(&r->hdr);
+    return s;
+}
+
+static void start_ok(const char *job, char id[EX_RUN_ID_MAX], int want_state)
+{
+    ex_reply_t *r = cmd(EX_MSG_START, NULL, job, "{}");
+    cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    cr_assert_eq(r->state, want_state, "state %d", r->state);
+    snprintf(id, EX_RUN_ID_MAX, "%s", r->run_id);
+    bt_msg_free(&r->hdr);
+}
+
+/* The run's state as the store has it (through the executor's get). */
+static rs_state_t stored_state(const char *id)
+{
+    bt_msg_t *m = ex_cmd_new(EX_MSG_GET, id, NULL, NULL);
+    bt_msg_t *r = NULL;
+    cr_assert_eq(bt_ask_wait(rt, ex, m, 20 * SEC_NS, &r), BT_OK);
+    cr_assert_eq(r->id, RS_MSG_REPLY);
+    const rs_reply_t *rep = (const rs_reply_t *)r;
+    cr_assert_eq(rep->status, RS_OK, "%s", rep->message);
+    rs_run_t run;
+    rs_reply_run(rep, 0, &run);
+    rs_state_t s = run.state;
+    bt_msg_free(r);
+    return s;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t stored_progress(const char *id)
+{
+    bt_msg_t *r = NULL;
+    cr_assert_eq(bt_ask_wait(rt, ex, ex_cmd_new(EX_MSG_GET, id, NULL, NULL), 20 * SEC_NS, &r),
+                 BT_OK);
+    rs_run_t run;
+    rs_reply_run((const rs_reply_t *)r, 0, &run);
+    int64_t d = run.progress_done;
+    bt_msg_free(r);
+    return d;
+}
+
+/* Waits until the run's stored state is want (kind reports are async). */
+static void await_state(const char *id, rs_state_t want)
+{
+    for (int i = 0; i < 500; i++) {
+        if (stored_state(id) == want)
+            return;
+        sleep_ms(5);
+    }
+    cr_assert_fail("run %s never reached %s (is %s)", id, rs_state_name(want),
+                   rs_state_name(stored_state(id)));
+}
+
+static void kind_tell(const char *id, uint32_t what)
+{
+    char name[64];
+    bt_ref_t k = BT_REF_NONE;
+    snprintf(name, sizeof(name), "k-%s", id);
+    for (int i = 0; i < 500 && bt_whereis(rt, name, &k) != BT_OK; i++)
+        sleep_ms(2);
+    cr_assert_neq(k, BT_REF_NONE, "kind actor of %s not found", id);
+    bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), what);
+    cr_assert_eq(bt_send(rt, k, m), BT_OK);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+typedef struct {
+    int status;
+} starter_t;
+
+static void *starter(void *arg)
+{
+    starter_t *s = arg;
+    bt_msg_t *m = ex_cmd_new(EX_MSG_START, NULL, "a", "{}");
+    bt_msg_t *r = NULL;
+    if (bt_ask_wait(rt, ex, m, 30 * SEC_NS, &r) != BT_OK) {
+        s->status = 1;
+        return NULL;
+    }
+    s->status = ((ex_reply_t *)r)->status;
+    bt_msg_free(r);
+    return NULL;
+}
+
+Test(executor, concurrent_starts_yield_exactly_one_active_run)
+{
+    start_all(8, 0);
+    pthread_t th[64];
+    starter_t st[64];
+    for (int i = 0; i < 64; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, starter, &st[i]), 0);
+    int ok = 0, conflict = 0;
+    for (int i = 0; i < 64; i++) {
+        pthread_join(th[i], NULL);
+        ok += st[i].status == EX_OK;
+        conflict += st[i].status == EX_ECONFLICT;
+    }
+    cr_assert_eq(ok, 1);
+    cr_assert_eq(conflict, 63);
+    bt_msg_t *r = NULL;
+    cr_assert_eq(bt_ask_wait(rt, ex, ex_cmd_new(EX_MSG_LIST, NULL, "a", NULL), 20 * SEC_NS, &r),
+                 BT_OK);
+    cr_assert_eq(((rs_reply_t *)r)->nruns, 1);
+    bt_msg_free(r);
+}
+
+Test(executor, start_conflict_names_the_active_run_and_its_state)
+{
+    start_all(4, 0);
+    char id[EX_RUN_ID_MAX];
+    start_ok("a", id, RS_RUNNING);
+    ex_reply_t *r = cmd(EX_MSG_START, NULL, "a", "{}");
+    cr_assert_eq(r->status, EX_ECONFLICT);
+    cr_assert_str_eq(ex_err_code(r->status), "conflict");
+    cr_assert(strstr(r->message, id) != NULL && strstr(r->message, "running") != NULL, "%s",
+              r->message);
+    bt_msg_free(&r->hdr);
+    /* max_active 2 allows two. */
+    start_ok("two", id, RS_RUNNING);
+    start_ok("two", id, RS_RUNNING);
+    cr_assert_eq(run_cmd(EX_MSG_START, NULL, NULL), EX_EBADREQ); /* no job given: not found */
+}
+
+Test(executor, start_refuses_unknown_job_and_bad_params)
+{
+    start_all(4, 0);
+    ex_reply_t *r = cmd(EX_MSG_START, NULL, "nope", "{}");
+    cr_assert_eq(r->status, EX_ENOTFOUND);
+    bt_msg_free(&r->hdr);
+    r = cmd(EX_MSG_START, NULL, "a", "{\"bad\":1}");
+    cr_assert_eq(r->status, EX_EBADREQ);
+    cr_assert(strstr(r->message, "bad params") != NULL, "%s", r->message);
+    bt_msg_free(&r->hdr);
+}
+
+Test(executor, pause_resume_stop_from_running_and_paused)
+{
+    start_all(4, 0);
+    char id[EX_RUN_ID_MAX];
+    int st;
+    start_ok("a", id, RS_RUNNING);
+    cr_assert_eq(stored_state(id), RS_RUNNING);
+    /* pause from running, then from paused (refused) */
+    cr_assert_eq(run_cmd(EX_MSG_PAUSE, id, &st), EX_OK);
+    cr_assert_eq(st, RS_PAUSED);
+    cr_assert_eq(stored_state(id), RS_PAUSED);
+    ex_reply_t *r = cmd(EX_MSG_PAUSE, id, NULL, NULL);
+    cr_assert_eq(r->status, EX_ETRANSITION);
+    char want[128];
+    snprintf(want, sizeof(want), "run %s is paused; cannot pause", id);
+    cr_assert_str_eq(r->message, want);
+    bt_msg_free(&r->hdr);
+    /* resume from paused, then from running (refused) */
+    cr_assert_eq(run_cmd(EX_MSG_RESUME, id, &st), EX_OK);
+    cr_assert_eq(st, RS_RUNNING);
+    cr_assert_eq(stored_state(id), RS_RUNNING);
+    /* stop from running: cooperative, answered once stopped */
+    cr_assert_eq(run_cmd(EX_MSG_STOP, id, &st), EX_OK);
+    cr_assert_eq(st, RS_STOPPED);
+    cr_assert_eq(stored_state(id), RS_STOPPED);
+    /* stop from paused */
+    start_ok("a", id, RS_RUNNING);
+    cr_assert_eq(run_cmd(EX_MSG_PAUSE, id, NULL), EX_OK);
+    cr_assert_eq(run_cmd(EX_MSG_STOP, id, &st), EX_OK);
+    cr_assert_eq(st, RS_STOPPED);
+    cr_assert_eq(stored_state(id), RS_STOPPED);
+    /* a stopped run refuses everything, naming its state */
+    r = cmd(EX_MSG_RESUME, id, NULL, NULL);
+    cr_assert_eq(r->status, EX_ETRANSITION);
+    cr_assert(strstr(r->message, "is stopped; cannot resume") != NULL, "%s", r->message);
+    bt_msg_free(&r->hdr);
+}
+
+Test(executor, double_resume_is_refused)
+{
+    start_all(4, 0);
+    char id[EX_RUN_ID_MAX];
+    start_ok("a", id, RS_RUNNING);
+    cr_assert_eq(run_cmd(EX_MSG_PAUSE, id, NULL), EX_OK);
+    cr_assert_eq(run_cmd(EX_MSG_RESUME, id, NULL), EX_OK);
+    ex_reply_t *r = cmd(EX_MSG_RESUME, id, NULL, NULL);
+    cr_assert_eq(r->status, EX_ETRANSITION);
+    cr_assert_str_eq(ex_err_code(r->status), "invalid_transition");
+    char want[128];
+    snprintf(want, sizeof(want), "run %s is running; cannot resume", id);
+    cr_assert_str_eq(r->message, want);
+    cr_assert_eq(r->state, RS_RUNNING);
+    bt_msg_free(&r->hdr);
+}
+
+Test(executor, pause_of_a_missing_run_is_refused)
+{
+    start_all(4, 0);
+    const char *id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    ex_reply_t *r = cmd(EX_MSG_PAUSE, id, NULL, NULL);
+    cr_assert_eq(r->status, EX_ENOTFOUND);
+    cr_assert_str_eq(ex_err_code(r->status), "not_found");
+    cr_assert(strstr(r->message, id) != NULL, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    cr_assert_eq(run_cmd(EX_MSG_STOP, id, NULL), EX_ENOTFOUND);
+    cr_assert_eq(run_cmd(EX_MSG_RESUME, "not-an-id", NULL), EX_ENOTFOUND);
+}
+
+Test(executor, completed_run_refuses_pause_with_its_state)
+{
+    start_all(4, 0);
+    char id[EX_RUN_ID_MAX];
+    start_ok("a", id, RS_RUNNING);
+    kind_tell(id, TK_DONE);
+    await_state(id, RS_COMPLETED);
+    ex_reply_t *r = cmd(EX_MSG_PAUSE, id, NULL, NULL);
+    cr_assert_eq(r->status, EX_ETRANSITION);
+    cr_assert(strstr(r->message, "is completed; cannot pause") != NULL, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    /* the job's slot is free again */
+    start_ok("a", id, RS_RUNNING);
+    kind_tell(id, TK_FAIL);
+    await_state(id, RS_FAILED);
+}
+
+Test(executor, stop_from_pending)
+{
+    start_all(1, 0);
+    char a[EX_RUN_ID_MAX], b[EX_RUN_ID_MAX];
+    int st;
+    start_ok("a", a, RS_RUNNING);
+    start_ok("b", b, RS_PENDING);
+    cr_assert_eq(run_cmd(EX_MSG_STOP, b, &st), EX_OK);
+    cr_assert_eq(st, RS_STOPPED);
+    cr_assert_eq(stored_state(b), RS_STOPPED);
+    cr_assert_eq(stored_state(a), RS_RUNNING);
+}
+
+Test(executor, queueing_under_max_running_is_fifo)
+{
+    start_all(1, 0);
+    char a[EX_RUN_ID_MAX], b[EX_RUN_ID_MAX], c[EX_RUN_ID_MAX];
+    start_ok("a", a, RS_RUNNING);
+    start_ok("b", b, RS_PENDING);
+    start_ok("c", c, RS_PENDING);
+    kind_tell(a, TK_DONE);
+    await_state(a, RS_COMPLETED);
+    await_state(b, RS_RUNNING);
+    cr_assert_eq(stored_state(c), RS_PENDING);
+    /* pausing b frees the slot for c; resuming b then waits as pending */
+    int st;
+    cr_assert_eq(run_cmd(EX_MSG_PAUSE, b, NULL), EX_OK);
+    await_state(c, RS_RUNNING);
+    cr_assert_eq(run_cmd(EX_MSG_RESUME, b, &st), EX_OK);
+    cr_assert_eq(st, RS_PENDING);
+    cr_assert_eq(run_cmd(EX_MSG_STOP, c, NULL), EX_OK);
+    await_state(b, RS_RUNNING);
+}
+
+Test(executor, full_pending_queue_refuses_start_as_busy)
+{
+    start_all(1, 1);
+    char a[EX_RUN_ID_MAX], b[EX_RUN_ID_MAX];
+    start_ok("a", a, RS_RUNNING);
+    start_ok("b", b, RS_PENDING);
+    ex_reply_t *r = cmd(EX_MSG_START, NULL, "c", "{}");
+    cr_assert_eq(r->status, EX_EBUSY);
+    cr_assert_str_eq(ex_err_code(r->status), "busy");
+    bt_msg_free(&r->hdr);
+}
+
+Test(executor, stop_is_forced_after_the_grace_period)
+{
+    start_all(4, 0);
+    char id[EX_RUN_ID_MAX];
+    int st;
+    start_ok("hard", id, RS_RUNNING);
+    ex_reply_t *r = cmd(EX_MSG_STOP, id, NULL, NULL);
+    cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    cr_assert_eq(r->state, RS_STOPPED);
+    bt_msg_free(&r->hdr);
+    cr_assert_eq(stored_state(id), RS_STOPPED);
+    cr_assert_eq(run_cmd(EX_MSG_STOP, id, &st), EX_ETRANSITION);
+    cr_assert_eq(st, RS_STOPPED);
+}
+
+Test(executor, recovery_after_the_store_is_reopened)
+{
+    start_all(4, 0);
+    char keep[EX_RUN_ID_MAX], drop[EX_RUN_ID_MAX], paused[EX_RUN_ID_MAX], pend[EX_RUN_ID_MAX];
+    start_ok("keep", keep, RS_RUNNING);
+    start_ok("drop", drop, RS_RUNNING);
+    start_ok("a", paused, RS_RUNNING);
+    cr_assert_eq(run_cmd(EX_MSG_PAUSE, paused, NULL), EX_OK);
+    /* a pending run, created straight in the store */
+    bt_msg_t *rep = NULL;
+    cr_assert_eq(bt_ask_wait(rt, store, rs_req_create("b", "{}", RS_PENDING), 20 * SEC_NS, &rep),
+                 BT_OK);
+    cr_assert_eq(((rs_reply_t *)rep)->status, RS_OK);
+    snprintf(pend, sizeof(pend), "%s", ((rs_reply_t *)rep)->run_id);
+    bt_msg_free(rep);
+    /* the service goes away with runs running, pending and paused */
+    stop_all();
+    start_all(4, 0);
+    cr_assert_eq(stored_state(keep), RS_RUNNING); /* commands wait for recovery */
+    cr_assert_eq(stored_state(drop), RS_FAILED);
+    cr_assert_eq(stored_state(paused), RS_PAUSED);
+    await_state(pend, RS_RUNNING);
+    /* the resumed run has a live kind again, and the paused one resumes */
+    kind_tell(keep, TK_DONE);
+    await_state(keep, RS_COMPLETED);
+    cr_assert_eq(run_cmd(EX_MSG_RESUME, paused, NULL), EX_OK);
+    cr_assert_eq(stored_state(paused), RS_RUNNING);
+}
+
+Test(executor, progress_is_persisted_at_a_pace_and_flushed_at_the_end)
+{
+    start_all(4, 0); /* pace: at most every 1 s or every 100 reports */
+    char id[EX_RUN_ID_MAX];
+    start_ok("a", id, RS_RUNNING);
+    for (int i = 0; i < 5; i++)
+        kind_tell(id, TK_STEP);
+    for (int i = 0; i < 200 && stored_progress(id) == 0; i++)
+        sleep_ms(2);
+    sleep_ms(50);
+    /* the first report is written at once, the next four wait for the pace */
+    cr_assert_eq(stored_progress(id), 1);
+    kind_tell(id, TK_DONE);
+    await_state(id, RS_COMPLETED);
+    cr_assert_eq(stored_progress(id), 10);
+}
+
+Test(executor, forced_stop_waits_exactly_the_grace_in_virtual_time)
+{
+    virtual_time = true; /* each test runs in its own process */
+    start_all(4, 0);
+    char id[EX_RUN_ID_MAX];
+    start_ok("hard", id, RS_RUNNING);
+    uint64_t t0 = bt_now(rt);
+    ex_reply_t *r = cmd(EX_MSG_STOP, id, NULL, NULL);
+    uint64_t waited = bt_now(rt) - t0;
+    cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    cr_assert_eq(r->state, RS_STOPPED);
+    bt_msg_free(&r->hdr);
+    /* grace 20 ms + slack 10 ms, at the timers' millisecond resolution */
+    cr_assert_geq(waited, 30 * MS, "answered after %llu ns", (unsigned long long)waited);
+    cr_assert_lt(waited, 40 * MS, "answered after %llu ns", (unsigned long long)waited);
+    cr_assert_eq(stored_state(id), RS_STOPPED);
+}
+
+Test(executor, resume_is_refused_while_another_run_holds_the_jobs_slot)
+{
+    start_all(4, 0);
+    char paused[EX_RUN_ID_MAX], other[EX_RUN_ID_MAX];
+    start_ok("keep", paused, RS_RUNNING);
+    cr_assert_eq(run_cmd(EX_MSG_PAUSE, paused, NULL), EX_OK);
+    /* a second run of the job, made behind the executor's back (as an older
+     * service version or a raised-then-lowered max_active could leave it) */
+    bt_msg_t *rep = NULL;
+    cr_assert_eq(bt_ask_wait(rt, store, rs_req_create("keep", "{}", RS_PENDING), 20 * SEC_NS, &rep),
+                 BT_OK);
+    snprintf(other, sizeof(other), "%s", ((rs_reply_t *)rep)->run_id);
+    bt_msg_free(rep);
+    stop_all();
+    start_all(4, 0);
+    await_state(other, RS_RUNNING);
+    ex_reply_t *r = cmd(EX_MSG_RESUME, paused, NULL, NULL);
+    cr_assert_eq(r->status, EX_ECONFLICT);
+    char want[200];
+    snprintf(want, sizeof(want),
+             "run %s is paused; cannot resume while run %s of job keep is running", paused, other);
+    cr_assert_str_eq(r->message, want);
+    bt_msg_free(&r->hdr);
+    cr_assert_eq(stored_state(paused), RS_PAUSED);
+}
