@@ -25,11 +25,11 @@
 #define _GNU_SOURCE
 #include "core/internal.h"
 
+#include "core/futex.h"
+
 #include <ck_pr.h>
 #include <pthread.h>
-#include <linux/futex.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,7 +282,7 @@ static int waiter_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
      * system call is made only if the thread went to sleep. */
     __atomic_store_n(&box->word, (seq << 2) | BOX_DONE, __ATOMIC_RELEASE);
     if (BOX_STATE(w) == BOX_SLEEPING)
-        syscall(SYS_futex, &box->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        bt__futex_wake(&box->word);
     return BT_OK;
 }
 
@@ -384,7 +384,7 @@ static void wait_real(reply_box_t *box, uint32_t seq, uint64_t deadline)
         uint64_t left = deadline - now;
         struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
                               .tv_nsec = (long)(left % 1000000000u)};
-        syscall(SYS_futex, &box->word, FUTEX_WAIT_PRIVATE, w, &ts, NULL, 0);
+        bt__futex_wait(&box->word, w, &ts);
     }
 }
 

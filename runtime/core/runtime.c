@@ -156,11 +156,6 @@ int bt_runtime_advance(bt_runtime_t *rt, uint64_t ns)
     return BT_OK;
 }
 
-static uint64_t now_ns(void)
-{
-    return bt__clock_ns();
-}
-
 static void runtime_free(bt_runtime_t *rt)
 {
     bt__timers_destroy(rt);
@@ -181,7 +176,7 @@ int bt_runtime_shutdown(bt_runtime_t *rt, uint64_t timeout_ns)
         return BT_EINVAL;
     if (bt__tls_worker != NULL && bt__tls_worker->rt == rt)
         return BT_ESTATE; /* an actor cannot wait for itself to stop */
-    uint64_t deadline = now_ns() + timeout_ns;
+    uint64_t deadline = bt__clock_ns() + timeout_ns;
     if (__atomic_load_n(&rt->state, __ATOMIC_ACQUIRE) == BT_RT_CREATED) {
         /* Never started: start, so the actors' cleanups run as usual. */
         int rc = bt_runtime_start(rt);
@@ -197,7 +192,7 @@ int bt_runtime_shutdown(bt_runtime_t *rt, uint64_t timeout_ns)
     if (bt__deterministic(rt)) {
         /* No threads: run the stops on this thread. */
         for (int round = 0; __atomic_load_n(&rt->live, __ATOMIC_ACQUIRE) != 0; round++) {
-            if (round > 0 && now_ns() >= deadline)
+            if (round > 0 && bt__clock_ns() >= deadline)
                 return BT_ETIMEDOUT;
             bt__sched_run_inline(rt);
         }
@@ -207,7 +202,7 @@ int bt_runtime_shutdown(bt_runtime_t *rt, uint64_t timeout_ns)
     /* Wait for every actor to be freed, checking often at first. */
     uint64_t pause = 10000;
     while (__atomic_load_n(&rt->live, __ATOMIC_ACQUIRE) != 0) {
-        uint64_t now = now_ns();
+        uint64_t now = bt__clock_ns();
         if (now >= deadline)
             return BT_ETIMEDOUT;
         uint64_t left = deadline - now;

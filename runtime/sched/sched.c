@@ -33,14 +33,13 @@
 #define _GNU_SOURCE
 #include "core/internal.h"
 
+#include "core/futex.h"
 #include "core/tsan.h"
 
 #include <ck_pr.h>
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,25 +52,6 @@ __thread bt_worker_t *bt__tls_worker;
  * (a futex sleep and wake-up costs more than this much spinning), short
  * enough that an idle runtime uses no CPU. */
 #define IDLE_SPIN_NS 20000
-
-static void futex_wait(uint32_t *addr, uint32_t val)
-{
-    /* Returns on wake, on a value change (EAGAIN) and on signals; the caller
-     * loops on its condition. */
-    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(uint32_t *addr)
-{
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------ run queues */
 
@@ -237,7 +217,7 @@ static void wake_spinner(bt_runtime_t *rt)
         __atomic_fetch_sub(&rt->nspinning, 1, __ATOMIC_SEQ_CST);
         return;
     }
-    futex_wake(&v->futex);
+    bt__futex_wake(&v->futex);
 }
 
 static void wake_all(bt_runtime_t *rt)
@@ -247,7 +227,7 @@ static void wake_all(bt_runtime_t *rt)
         bt_worker_t *v = &rt->workers[rt->idle_stack[rt->nidle - 1]];
         __atomic_store_n(&rt->nidle, rt->nidle - 1, __ATOMIC_RELAXED);
         __atomic_store_n(&v->futex, 0, __ATOMIC_RELEASE);
-        futex_wake(&v->futex);
+        bt__futex_wake(&v->futex);
     }
     pthread_mutex_unlock(&rt->idle_mutex);
 }
@@ -356,8 +336,8 @@ static bt_actor_t *steal(bt_worker_t *w)
         if (last) {
             /* Give a busy owner time to finish its turn before judging it
              * stuck; keep an eye on the global queue meanwhile. */
-            start = now_ns();
-            for (uint32_t k = 1; (k & 31) != 0 || now_ns() - start < STUCK_WAIT_NS; k++) {
+            start = bt__clock_ns();
+            for (uint32_t k = 1; (k & 31) != 0 || bt__clock_ns() - start < STUCK_WAIT_NS; k++) {
                 if (__atomic_load_n(&rt->gq_len, __ATOMIC_RELAXED) != 0 ||
                     __atomic_load_n(&rt->exiting, __ATOMIC_RELAXED))
                     return NULL;
@@ -389,14 +369,14 @@ static bt_actor_t *steal(bt_worker_t *w)
 static bt_actor_t *idle_spin(bt_worker_t *w)
 {
     bt_runtime_t *rt = w->rt;
-    uint64_t start = now_ns();
+    uint64_t start = bt__clock_ns();
     for (uint32_t k = 1;; k++) {
         if (__atomic_load_n(&rt->gq_len, __ATOMIC_RELAXED) != 0)
             return global_take(w);
         if (__atomic_load_n(&rt->exiting, __ATOMIC_RELAXED))
             return NULL;
         if ((k & 31) == 0) {
-            if (now_ns() - start >= IDLE_SPIN_NS)
+            if (bt__clock_ns() - start >= IDLE_SPIN_NS)
                 return NULL;
             /* Work a busy worker could share (two or more queued). */
             for (uint32_t i = 0; i < rt->nworkers; i++)
@@ -450,7 +430,7 @@ static void park(bt_worker_t *w)
         pthread_mutex_unlock(&rt->idle_mutex);
     }
     while (__atomic_load_n(&w->futex, __ATOMIC_ACQUIRE) == 1)
-        futex_wait(&w->futex, 1);
+        bt__futex_wait(&w->futex, 1, NULL);
     /* A waker may have made us the spinner; it set w->spinning under the
      * idle mutex before clearing our word (acquire above). */
 }
@@ -582,7 +562,7 @@ static void pinned_wake(bt_pinned_t *p)
     /* Release: the work that made the actor runnable happens before its
      * thread runs it. */
     __atomic_store_n(&p->runnable, 1, __ATOMIC_RELEASE);
-    futex_wake(&p->runnable);
+    bt__futex_wake(&p->runnable);
 }
 
 static void *pinned_main(void *arg)
@@ -593,7 +573,7 @@ static void *pinned_main(void *arg)
         while (__atomic_load_n(&p->runnable, __ATOMIC_ACQUIRE) == 0) {
             if (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
                 goto out;
-            futex_wait(&p->runnable, 0);
+            bt__futex_wait(&p->runnable, 0, NULL);
         }
         if (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
             break;
@@ -636,7 +616,7 @@ void bt__pinned_release(bt_actor_t *a)
     /* The actor is being freed: its thread must not touch it again. */
     __atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&p->runnable, 1, __ATOMIC_RELEASE);
-    futex_wake(&p->runnable);
+    bt__futex_wake(&p->runnable);
 }
 
 void bt__pinned_reap(bt_runtime_t *rt)

@@ -7,6 +7,7 @@
 
 #include <baton/baton.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -76,6 +77,18 @@ static inline void latch_destroy(latch_t *l)
 }
 
 #define SEC_NS (1000000000ull)
+
+/* Threads of this process, from /proc/self/task. */
+static inline int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
 
 /* Polls cond every millisecond for up to timeout_ms; evaluates to whether it
  * became true. */

@@ -4,7 +4,6 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 
 enum { MSG_WORK = 1, MSG_BLOCK };
 
@@ -65,16 +64,6 @@ static uint64_t dead_letters(bt_runtime_t *rt)
     bt_runtime_stats_t s;
     bt_runtime_stats(rt, &s);
     return s.dead_letters;
-}
-
-static int thread_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
 }
 
 Test(lifecycle, stop_is_queued_behind_earlier_messages_later_ones_are_dead_letters)

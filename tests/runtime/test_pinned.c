@@ -4,7 +4,6 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <unistd.h>
 
 enum { MSG_BLOCK = 1, MSG_COUNT, MSG_WHERE };
@@ -38,16 +37,6 @@ static int counter_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
 }
 
 static const bt_actor_type_t counter_type = {.name = "counter", .dispatch = counter_dispatch};
-
-static int thread_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
 
 static void send_id(bt_runtime_t *rt, bt_ref_t to, uint32_t id)
 {

@@ -8,7 +8,8 @@
 
 #include "core/tsan.h"
 
-#include <dirent.h>
+#include "../helpers.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <time.h>
@@ -33,16 +34,6 @@ static int pinned_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
 
 static const bt_actor_type_t pinned_type = {
     .name = "pinned", .state_size = sizeof(uint64_t), .dispatch = pinned_dispatch};
-
-static int thread_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
 
 int main(void)
 {
