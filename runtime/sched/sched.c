@@ -7,15 +7,19 @@
  * runtime: the owner pushes at the tail and pops at the head; thieves take
  * half from the head with one CAS). A full local queue spills half into
  * the global queue, which also takes actors made runnable by threads that
- * are not workers. An actor becomes runnable on the queue of the worker
- * that sent to it, so a ping-pong pair stays on one core, warm in its
- * cache.
+ * are not workers. An actor made runnable by a send on a worker becomes
+ * that worker's `next` actor and runs right after the current turn, with
+ * no trip through the queue (Go's runnext; bounded streak), so a ping-pong
+ * pair stays on one core, warm in its cache.
  *
  * Waking: a worker that makes work others could take (a second actor in
  * its queue, or anything in the global queue) wakes one idle worker, and
  * only if no worker is already spinning: the spinner will find the work.
  * A spinner that finds work hands the spinning role on by waking another
- * idle worker, so parallel work spreads one worker at a time. A spinner
+ * idle worker if work is left over, so parallel work spreads one worker at
+ * a time without waking workers for nothing. Before sleeping, a spinner
+ * watches the queues for IDLE_SPIN_NS more, which bridges the gap between
+ * a request and the next one from outside. A spinner
  * steals a lone queued actor only from a worker that has not finished a
  * turn for a while, so it does not pull apart a pair that ping-pongs.
  *
