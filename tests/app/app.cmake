@@ -19,3 +19,15 @@ set_tests_properties(app_toml_conformance PROPERTIES LABELS "unit" TIMEOUT 60)
 if(COMMAND baton_sanitizer_checks)
   baton_sanitizer_checks(app_toml_conformance)
 endif()
+
+# app_toml_fuzz_replay: the libFuzzer target run over its committed seed
+# corpus (tests/fuzz/replay.c stands in for libFuzzer's driver).
+add_executable(fuzz_replay_toml ${PROJECT_SOURCE_DIR}/tests/fuzz/replay.c
+                                ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_toml.c)
+target_link_libraries(fuzz_replay_toml PRIVATE baton_toml)
+add_test(NAME app_toml_fuzz_replay
+         COMMAND fuzz_replay_toml ${CMAKE_CURRENT_LIST_DIR}/fuzz/corpus)
+set_tests_properties(app_toml_fuzz_replay PROPERTIES LABELS "unit;fuzz" TIMEOUT 60)
+if(COMMAND baton_sanitizer_checks)
+  baton_sanitizer_checks(app_toml_fuzz_replay)
+endif()
