@@ -462,6 +462,18 @@ static bool lookup_refuse(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, const char *
     return false;
 }
 
+/* Asks the store to move r to `to`; if the store cannot be asked, answers
+ * cmd with store_error and returns false. */
+static bool ask_transition(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
+                           const char *cause, const char *error)
+{
+    if (store_ask(ctx, ex, rs_req_transition(r->id, r->state, to, cause, error)))
+        return true;
+    reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store could not be asked", r->id,
+          rs_state_name(r->state));
+    return false;
+}
+
 static bool move(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
                  const char *cause)
 {
@@ -469,11 +481,7 @@ static bool move(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t 
     ex->in.from = r->state;
     ex->in.to = to;
     snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", r->id);
-    if (store_ask(ctx, ex, rs_req_transition(r->id, r->state, to, cause, NULL)))
-        return true;
-    reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store could not be asked", r->id,
-          rs_state_name(r->state));
-    return false;
+    return ask_transition(ctx, ex, cmd, r, to, cause, NULL);
 }
 
 static bool do_start(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
@@ -636,11 +644,7 @@ static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_
     }
     in->op = OP_FINISH;
     in->then_finish = false;
-    if (store_ask(ctx, ex, rs_req_transition(r->id, r->state, to, cause, error)))
-        return true;
-    reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store could not be asked", r->id,
-          rs_state_name(r->state));
-    return false;
+    return ask_transition(ctx, ex, cmd, r, to, cause, error);
 }
 
 static bool do_report(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)

@@ -558,6 +558,19 @@ static int table_insert(parser_t *p, bt_toml_value_t *t, const keypart_t *k, bt_
     return BT_TOML_OK;
 }
 
+/* Creates the table named k inside *t (flagged as made by a dotted key or
+ * implicitly by a header) and moves *t into it. */
+static int add_subtable(parser_t *p, bt_toml_value_t **t, const keypart_t *k, uint32_t flag)
+{
+    bt_toml_value_t *sub = new_container(p, BT_TOML_TABLE, (*t)->depth, flag, k->line, k->col);
+    if (sub == NULL)
+        return p->code;
+    int rc = table_insert(p, *t, k, sub);
+    if (rc == 0)
+        *t = sub;
+    return rc;
+}
+
 static int array_push(parser_t *p, bt_toml_value_t *a, bt_toml_value_t *v)
 {
     if (a->u.arr.count >= p->lim.max_array)
@@ -1339,14 +1352,8 @@ static int parse_keyval(parser_t *p, bt_toml_value_t *table)
     for (size_t i = 0; i + 1 < n; i++) {
         entry_t *e = table_find(t, parts[i].ptr, parts[i].len);
         if (e == NULL) {
-            bt_toml_value_t *sub =
-                new_container(p, BT_TOML_TABLE, t->depth, F_DOTTED, parts[i].line, parts[i].col);
-            if (sub == NULL)
-                return p->code;
-            rc = table_insert(p, t, &parts[i], sub);
-            if (rc != 0)
+            if ((rc = add_subtable(p, &t, &parts[i], F_DOTTED)) != 0)
                 return rc;
-            t = sub;
             continue;
         }
         bt_toml_value_t *v = e->val;
@@ -1406,14 +1413,8 @@ static int parse_header(parser_t *p)
     for (size_t i = 0; i + 1 < n; i++) {
         entry_t *e = table_find(t, parts[i].ptr, parts[i].len);
         if (e == NULL) {
-            bt_toml_value_t *sub =
-                new_container(p, BT_TOML_TABLE, t->depth, F_IMPLICIT, parts[i].line, parts[i].col);
-            if (sub == NULL)
-                return p->code;
-            rc = table_insert(p, t, &parts[i], sub);
-            if (rc != 0)
+            if ((rc = add_subtable(p, &t, &parts[i], F_IMPLICIT)) != 0)
                 return rc;
-            t = sub;
             continue;
         }
         bt_toml_value_t *v = e->val;

@@ -733,7 +733,7 @@ static void dead_sys_message(bt_actor_t *a, bt_msg_t *m)
 /* A turn of an actor that has terminated: its mailbox only drains. Called
  * with the run token. refs: references this thread already owns and gives
  * back at the end. */
-static void drain_dead(bt_worker_t *w, bt_actor_t *a, uint32_t refs)
+static void drain_dead(bt_actor_t *a, uint32_t refs)
 {
     bt_runtime_t *rt = a->rt;
     bt_slot_t *s = own_slot(a);
@@ -752,7 +752,6 @@ static void drain_dead(bt_worker_t *w, bt_actor_t *a, uint32_t refs)
         /* A producer is between its exchange and its link: wait for it. */
         ck_pr_stall();
     }
-    (void)w;
     ref_release(rt, s, refs);
 }
 
@@ -776,7 +775,7 @@ static void terminate(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased)
      * freed under us. */
     uint64_t old = __atomic_fetch_sub(&s->word, BT_SLOT_ALIVE + unreleased, __ATOMIC_ACQ_REL);
     BT_ASSERT((old & BT_SLOT_ALIVE) != 0);
-    drain_dead(w, a, 1);
+    drain_dead(a, 1);
 }
 
 /* Parks an actor that waits for its supervisor, keeping its run token:
@@ -933,7 +932,7 @@ static bt_msg_t *live_sys_message(bt_actor_t *a, bt_msg_t *m, bool *stop)
 void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
 {
     if (a->flags & BT_AF_DEAD) {
-        drain_dead(w, a, 0);
+        drain_dead(a, 0);
         return;
     }
     if (__atomic_load_n(&a->control, __ATOMIC_RELAXED) != 0 && !handle_control(w, a, 0))

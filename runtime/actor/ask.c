@@ -177,7 +177,7 @@ int bt_ask(bt_ctx_t *ctx, bt_ref_t to, bt_msg_t *request, uint64_t timeout_ns, u
         return BT_ENOMEM;
     tmo->corr = id;
     bt_timer_t timer;
-    int rc = bt__timer_add(rt, bt_self(ctx), tmo, timeout_ns, 0, true, &timer);
+    int rc = bt__timer_add(rt, bt_self(ctx), tmo, timeout_ns, 0, &timer);
     if (rc != BT_OK) {
         bt_msg_free(tmo);
         return rc;

@@ -339,8 +339,9 @@ int bt__timers_create(bt_runtime_t *rt);
 void bt__timers_destroy(bt_runtime_t *rt);
 int bt__timers_start_thread(bt_runtime_t *rt);
 void bt__timers_stop_thread(bt_runtime_t *rt);
+/* Runtime ids (>= BT_MSG_SYSTEM_BASE) are delivered as runtime messages. */
 int bt__timer_add(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, uint64_t delay_ns,
-                  uint64_t period_ns, bool system, bt_timer_t *out);
+                  uint64_t period_ns, bt_timer_t *out);
 /* Deterministic mode: the earliest timer deadline in ns, or UINT64_MAX. */
 uint64_t bt__timers_next_ns(bt_runtime_t *rt);
 /* Deterministic mode: fires every timer due at or before now_ns. */

@@ -157,9 +157,8 @@ static inline bt_timer_t handle_of(const trec_t *r)
 }
 
 int bt__timer_add(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, uint64_t delay_ns,
-                  uint64_t period_ns, bool system, bt_timer_t *out)
+                  uint64_t period_ns, bt_timer_t *out)
 {
-    (void)system; /* the id tells: runtime ids go through bt__send_sys */
     struct bt_timers *t = rt->timers;
     uint64_t now = clock_now(rt);
     uint64_t deadline_ns = delay_ns > UINT64_MAX - now ? UINT64_MAX : now + delay_ns;
@@ -193,7 +192,7 @@ int bt_timer_start(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, uint64_t delay_
 {
     if (rt == NULL || msg == NULL || msg->id >= BT_MSG_SYSTEM_BASE || msg->size == 0)
         return BT_EINVAL;
-    return bt__timer_add(rt, to, msg, delay_ns, period_ns, false, out);
+    return bt__timer_add(rt, to, msg, delay_ns, period_ns, out);
 }
 
 int bt_timer_cancel(bt_runtime_t *rt, bt_timer_t timer)
