@@ -10,6 +10,10 @@ pkgs=(
   libjemalloc-dev                          # allocator
   libcriterion-dev                         # unit tests
   libsqlite3-dev                           # the run store
+  libmicrohttpd-dev                        # the service's HTTP server
+  libcurl4-openssl-dev                     # the CLI's client and the http job kind
+  libcjson-dev                             # JSON parsing (API bodies, http pages)
+  libsystemd-dev                           # sd_notify readiness (optional at build time)
   "$@"
 )
 

@@ -11,3 +11,9 @@ target_link_libraries(baton_toml PUBLIC m)
 
 add_executable(toml-decoder ${PROJECT_SOURCE_DIR}/app/config/toml-decoder.c)
 target_link_libraries(toml-decoder PRIVATE baton_toml)
+
+# The service's parts, each in its own fragment.
+include(${PROJECT_SOURCE_DIR}/app/config/schema.cmake OPTIONAL)
+include(${PROJECT_SOURCE_DIR}/app/server/server.cmake OPTIONAL)
+include(${PROJECT_SOURCE_DIR}/app/cli/cli.cmake OPTIONAL)
+include(${PROJECT_SOURCE_DIR}/app/service/service.cmake OPTIONAL)

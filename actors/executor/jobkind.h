@@ -6,7 +6,10 @@
  * EX_K_PAUSE, EX_K_RESUME and EX_K_STOP (plain sends, no payload). The kind
  * reports with ex_kind_progress(), ex_kind_checkpoint(), ex_kind_done(),
  * ex_kind_failed() and ex_kind_stopped(); after one of the last three it
- * should stop itself (bt_stop_self). Messages: after a successful send a
+ * should stop itself (bt_stop_self). After EX_K_PAUSE, once the run makes no
+ * more progress (its process is stopped, its request aborted), the kind
+ * confirms with ex_kind_paused(); the executor answers the pause only then
+ * (or after the job's stop grace, if the kind never confirms). Messages: after a successful send a
  * message belongs to the runtime (see baton.h).
  */
 #ifndef BATON_EXECUTOR_JOBKIND_H
@@ -65,6 +68,7 @@ enum ex_kind_ctl_id {
     EX_K_DONE,
     EX_K_FAILED,
     EX_K_STOPPED,
+    EX_K_PAUSED, /* the run is quiescent after EX_K_PAUSE */
     EX_K_END_
 };
 
@@ -87,5 +91,6 @@ int ex_kind_checkpoint(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id, int
 int ex_kind_done(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id);
 int ex_kind_failed(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id, const char *error);
 int ex_kind_stopped(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id);
+int ex_kind_paused(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id);
 
 #endif

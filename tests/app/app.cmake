@@ -31,3 +31,8 @@ set_tests_properties(app_toml_fuzz_replay PROPERTIES LABELS "unit;fuzz" TIMEOUT 
 if(COMMAND baton_sanitizer_checks)
   baton_sanitizer_checks(app_toml_fuzz_replay)
 endif()
+
+include(${CMAKE_CURRENT_LIST_DIR}/schema.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/server.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/cli.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/service.cmake OPTIONAL)
