@@ -78,3 +78,29 @@ void bt_free(void *ptr, size_t size)
     sdallocx(ptr, size ? size : 1, 0);
 #endif
 }
+
+int bt_alloc_stats(bt_alloc_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+#ifdef BT_SYSTEM_ALLOCATOR
+    return BT_ENOTSUP;
+#else
+    /* Statistics are cached per epoch: advance it to refresh them. */
+    uint64_t epoch = 1;
+    size_t len = sizeof(epoch);
+    if (mallctl("epoch", &epoch, &len, &epoch, len) != 0)
+        return BT_ENOTSUP;
+    static const char *const names[] = {"stats.allocated", "stats.active", "stats.resident",
+                                        "stats.mapped", "stats.retained"};
+    uint64_t *fields[] = {&out->allocated, &out->active, &out->resident, &out->mapped,
+                          &out->retained};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t v = 0;
+        len = sizeof(v);
+        if (mallctl(names[i], &v, &len, NULL, 0) != 0)
+            return BT_ENOTSUP;
+        *fields[i] = v;
+    }
+    return BT_OK;
+#endif
+}

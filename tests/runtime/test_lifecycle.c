@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <string.h>
 
 enum { MSG_WORK = 1, MSG_BLOCK };
 
@@ -226,4 +227,34 @@ Test(lifecycle, shutdown_from_inside_an_actor_is_refused)
     cr_assert(WAIT_UNTIL(__atomic_load_n(&shutdown_result, __ATOMIC_ACQUIRE) != 1, 5000));
     cr_assert_eq(shutdown_result, BT_ESTATE, "an actor cannot wait for itself to stop");
     cr_assert_eq(bt_runtime_shutdown(rt, 5 * SEC_NS), BT_OK);
+}
+
+/* The allocator's statistics: real numbers from jemalloc, or a clear
+ * "not supported" in sanitizer builds (system allocator). */
+Test(lifecycle, alloc_stats_track_allocations)
+{
+    bt_alloc_stats_t before, after;
+    int rc = bt_alloc_stats(&before);
+#ifdef BT_SYSTEM_ALLOCATOR
+    cr_assert_eq(rc, BT_ENOTSUP);
+    cr_assert_eq(before.allocated, 0);
+#else
+    cr_assert_eq(rc, BT_OK);
+    cr_assert_gt(before.allocated, 0);
+    cr_assert_geq(before.active, before.allocated);
+    cr_assert_geq(before.mapped, before.active);
+    enum { N = 64, SIZE = 64 << 10 };
+    void *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = bt_alloc(SIZE);
+        cr_assert_not_null(blocks[i]);
+        memset(blocks[i], 1, SIZE);
+    }
+    cr_assert_eq(bt_alloc_stats(&after), BT_OK);
+    cr_assert_geq(after.allocated, before.allocated + (uint64_t)N * SIZE / 2,
+                  "allocated %lu -> %lu", (unsigned long)before.allocated,
+                  (unsigned long)after.allocated);
+    for (int i = 0; i < N; i++)
+        bt_free(blocks[i], SIZE);
+#endif
 }

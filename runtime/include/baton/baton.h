@@ -53,7 +53,8 @@ extern "C" {
     X(ESYS, -8, "a system call failed")                                                            \
     X(EEXIST, -9, "already exists")                                                                \
     X(ENOENT, -10, "not found")                                                                    \
-    X(ELINKED, -11, "stopped because a linked actor failed")
+    X(ELINKED, -11, "stopped because a linked actor failed")                                       \
+    X(ENOTSUP, -12, "not supported in this build")
 
 typedef enum bt_err {
     BT_OK = 0,
@@ -137,6 +138,19 @@ BT_API void bt_msg_free(bt_msg_t *msg);
 BT_API void *bt_alloc(size_t size);
 BT_API void *bt_alloc_zeroed(size_t size);
 BT_API void bt_free(void *ptr, size_t size);
+
+/* The allocator's process-wide statistics, in bytes (jemalloc's
+ * stats.allocated, .active, .resident, .mapped and .retained, refreshed by
+ * this call). BT_ENOTSUP in sanitizer builds, which use the system
+ * allocator. Safe from any thread. */
+typedef struct bt_alloc_stats {
+    uint64_t allocated; /* in use by the application */
+    uint64_t active;    /* in active pages */
+    uint64_t resident;  /* physically resident, metadata included */
+    uint64_t mapped;    /* in active extents mapped by the allocator */
+    uint64_t retained;  /* virtual memory kept for reuse, not returned to the OS */
+} bt_alloc_stats_t;
+BT_API int bt_alloc_stats(bt_alloc_stats_t *out /* OUT */);
 
 /* --------------------------------------------------------------- runtime */
 
