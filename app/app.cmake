@@ -12,6 +12,10 @@ target_link_libraries(baton_toml PUBLIC m)
 add_executable(toml-decoder ${PROJECT_SOURCE_DIR}/app/config/toml-decoder.c)
 target_link_libraries(toml-decoder PRIVATE baton_toml)
 
+# baton_applog: the service's structured logger (app/log.h).
+add_library(baton_applog STATIC ${PROJECT_SOURCE_DIR}/app/log.c)
+target_include_directories(baton_applog PUBLIC ${PROJECT_SOURCE_DIR}/app)
+
 # The service's parts, each in its own fragment.
 include(${PROJECT_SOURCE_DIR}/app/config/schema.cmake OPTIONAL)
 include(${PROJECT_SOURCE_DIR}/app/server/server.cmake OPTIONAL)

@@ -1,0 +1,13 @@
+# tests/app/service.cmake: end-to-end tests of the `baton` binary (service
+# and CLI), included from tests/app/app.cmake.
+if(TARGET baton)
+  find_package(CURL REQUIRED)
+  baton_criterion_test(app_service ${CMAKE_CURRENT_LIST_DIR}/test_service.c
+                                   ${CMAKE_CURRENT_LIST_DIR}/e2e.c)
+  if(TARGET test_app_service)
+    target_link_libraries(test_app_service PRIVATE CURL::libcurl PkgConfig::CJSON)
+    target_compile_definitions(test_app_service PRIVATE BATON_BIN="$<TARGET_FILE:baton>")
+    add_dependencies(test_app_service baton)
+    set_tests_properties(app_service PROPERTIES LABELS "unit;e2e" TIMEOUT 600)
+  endif()
+endif()
