@@ -18,6 +18,7 @@
 #include "backoff.h"
 #include "timeouts.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -306,7 +307,7 @@ static int xk_validate(const char *params, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ the actor */
 
-enum { XK_TICK = 0x45580300u, XK_KILL, XK_RETRY };
+enum { XK_TICK = 0x45580300u, XK_KILL, XK_RETRY, XK_PCHECK };
 
 typedef struct xk {
     bt_ref_t executor, timeouts;
@@ -317,8 +318,9 @@ typedef struct xk {
     pid_t pid;
     uint32_t attempt;
     bool paused, stopping, timed_out, waiting_retry, retry_due;
-    bt_timer_t tick, kill, retry;
-    bool has_tick, has_kill, has_retry;
+    bool pause_pending; /* an EX_K_PAUSE not yet confirmed */
+    bt_timer_t tick, kill, retry, pcheck;
+    bool has_tick, has_kill, has_retry, has_pcheck;
     uint64_t to_id;
     bool has_to;
     bt_prng_t rng;
@@ -400,8 +402,80 @@ static int child_start(xk_t *x)
     return 0;
 }
 
+/* Whether every thread of every process in process group pgid is stopped
+ * (or dead): /proc/<pid>/task/<tid>/stat state 'T', 't', 'Z' or 'X'. A
+ * process that cannot be read (it has just exited) counts as stopped. */
+static bool group_stopped(pid_t pgid)
+{
+    DIR *proc = opendir("/proc");
+    if (proc == NULL)
+        return true; /* no /proc: kill() returned, which is all we know */
+    bool stopped = true;
+    struct dirent *e;
+    while (stopped && (e = readdir(proc)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')');
+        char st;
+        int ppid, pgrp;
+        if (rp == NULL || sscanf(rp + 2, "%c %d %d", &st, &ppid, &pgrp) != 3 || pgrp != pgid)
+            continue;
+        /* A member: each of its threads must be stopped. */
+        snprintf(path, sizeof(path), "/proc/%s/task", e->d_name);
+        DIR *tasks = opendir(path);
+        struct dirent *t;
+        while (tasks != NULL && stopped && (t = readdir(tasks)) != NULL) {
+            if (t->d_name[0] < '1' || t->d_name[0] > '9')
+                continue;
+            char tp[600];
+            snprintf(tp, sizeof(tp), "%s/%s/stat", path, t->d_name);
+            fd = open(tp, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            n = read(fd, buf, sizeof(buf) - 1);
+            close(fd);
+            if (n <= 0)
+                continue;
+            buf[n] = '\0';
+            rp = strrchr(buf, ')');
+            if (rp != NULL && sscanf(rp + 2, "%c", &st) == 1 && st != 'T' && st != 't' &&
+                st != 'Z' && st != 'X')
+                stopped = false;
+        }
+        if (tasks != NULL)
+            closedir(tasks);
+    }
+    closedir(proc);
+    return stopped;
+}
+
+/* Confirms a pending pause once nothing of the run makes progress: no
+ * process (between attempts), or every thread of the group stopped. */
+static void pause_check(bt_ctx_t *ctx, xk_t *x)
+{
+    if (!x->pause_pending)
+        return;
+    if (x->pid > 0 && !group_stopped(x->pid))
+        return;
+    x->pause_pending = false;
+    timer_stop(ctx, &x->pcheck, &x->has_pcheck);
+    ex_kind_paused(ctx, x->executor, x->run_id);
+}
+
 static void finish_self(bt_ctx_t *ctx, xk_t *x)
 {
+    x->pause_pending = false; /* the outcome answers a pending pause */
+    timer_stop(ctx, &x->pcheck, &x->has_pcheck);
     timer_stop(ctx, &x->tick, &x->has_tick);
     timer_stop(ctx, &x->kill, &x->has_kill);
     timer_stop(ctx, &x->retry, &x->has_retry);
@@ -544,10 +618,28 @@ static int xk_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
         }
         return BT_OK;
     case EX_K_PAUSE:
+        /* Confirmed (ex_kind_paused) only once the group is really
+         * stopped: SIGSTOP is asynchronous, and a process may be in the
+         * middle of a system call. Polled every millisecond until then. */
         x->paused = true;
         group_signal(x, SIGSTOP);
+        if (x->pause_pending)
+            ex_kind_paused(ctx, x->executor, x->run_id); /* one per EX_K_PAUSE */
+        x->pause_pending = true;
+        pause_check(ctx, x);
+        if (x->pause_pending && !x->has_pcheck)
+            x->has_pcheck = timer_after(ctx, XK_PCHECK, MS, MS, &x->pcheck);
+        return BT_OK;
+    case XK_PCHECK:
+        pause_check(ctx, x);
         return BT_OK;
     case EX_K_RESUME:
+        if (x->pause_pending) {
+            /* The executor counts one confirmation per pause. */
+            x->pause_pending = false;
+            timer_stop(ctx, &x->pcheck, &x->has_pcheck);
+            ex_kind_paused(ctx, x->executor, x->run_id);
+        }
         x->paused = false;
         group_signal(x, SIGCONT);
         if (x->waiting_retry && x->retry_due) {
@@ -559,6 +651,9 @@ static int xk_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
         if (x->stopping)
             return BT_OK;
         x->stopping = true;
+        /* The outcome (stopped) answers a pending pause too. */
+        x->pause_pending = false;
+        timer_stop(ctx, &x->pcheck, &x->has_pcheck);
         if (x->pid <= 0) {
             deadline_done(ctx, x);
             ex_kind_stopped(ctx, x->executor, x->run_id);
@@ -592,6 +687,7 @@ static int xk_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
             pid_t pg = x->pid;
             (void)kill(-pg, SIGKILL); /* the group's leftovers die with it */
             on_exit_status(ctx, x, st);
+            pause_check(ctx, x); /* waiting to retry: nothing runs */
         } else if (r < 0 && errno == ECHILD) {
             x->pid = 0;
             ex_kind_failed(ctx, x->executor, x->run_id, "the child process was lost");
@@ -618,6 +714,7 @@ static void xk_cleanup(bt_ctx_t *ctx, void *state)
     timer_stop(ctx, &x->tick, &x->has_tick);
     timer_stop(ctx, &x->kill, &x->has_kill);
     timer_stop(ctx, &x->retry, &x->has_retry);
+    timer_stop(ctx, &x->pcheck, &x->has_pcheck);
     deadline_done(ctx, x);
     ex_exec_params_deinit(&x->p);
 }

@@ -37,13 +37,19 @@ enum ex_internal_id {
     EX_I_RECOVER_FAIL,       /* ex_cmd_t: fail a run found running as interrupted */
     EX_I_GRACE,              /* ex_grace_t: a stopping run's grace is over */
     EX_I_LOST,               /* ex_grace_t: a kind actor stopped without an outcome */
+    EX_I_PAUSE_WAIT,         /* ex_grace_t: a pause's wait for the kind is over */
+    EX_I_RETRY,              /* ex_grace_t: retry a run's kind-caused write */
 };
+
+#define RETRY_MIN_NS (10 * MS)
+#define RETRY_MAX_NS (2000 * MS)
 
 typedef struct ex_grace {
     bt_msg_t hdr;
     char run_id[EX_RUN_ID_MAX];
     bt_ref_t actor;
     int reason;
+    uint64_t gen; /* EX_I_PAUSE_WAIT: which wait */
 } ex_grace_t;
 
 typedef struct waiter {
@@ -69,6 +75,24 @@ typedef struct run {
     bt_timer_t grace;
     bool has_grace;
     waiter_t *waiters;
+    /* Pause: the pause waiting for the kind's confirmation, and how many
+     * EX_K_PAUSE the current actor has not confirmed yet (confirmations
+     * come one per pause, in order). Resumes wait in `deferred` meanwhile. */
+    bt_msg_t *pause_cmd;
+    uint32_t pauses_owed;
+    uint64_t pause_gen;
+    bt_timer_t pause_timer;
+    bool has_pause_timer;
+    waiter_t *deferred;
+    /* The run's outcome, reported by its kind (or decided internally),
+     * not yet acknowledged by the store: retried until it is. */
+    bool ending;
+    rs_state_t end_to;
+    char end_cause[64];
+    char end_error[EX_ERRMSG_MAX];
+    bool has_retry;
+    bt_timer_t retry;
+    uint64_t backoff_ns;
 } run_t;
 
 typedef struct job {
@@ -93,6 +117,7 @@ enum op {
     OP_PROGRESS, /* progress flush; then maybe a finish */
     OP_FORWARD,  /* get / list: copy the store's reply */
     OP_LOOKUP,   /* refusal of a command on a run not in memory */
+    OP_KEYCHECK, /* start with a key: has the store seen the key? */
 };
 
 typedef struct inflight {
@@ -120,7 +145,11 @@ typedef struct exec {
     uint32_t nruns, cap;
     uint64_t next_seq;
     qnode_t *qhead, *qtail;
+    uint32_t qlen;
     inflight_t in;
+    uint64_t promote_backoff_ns;
+    bool promote_retry_armed;
+    ex_stats_t st; /* counters; hdr unused */
 } exec_t;
 
 /* ----------------------------------------------------------- errors */
@@ -155,20 +184,37 @@ const char *ex_err_code(int err)
 
 /* --------------------------------------------------------- messages */
 
+int ex_outcome_index(int status)
+{
+    if (status == EX_OK)
+        return 0;
+    if (status <= EX_EBADREQ && status >= EX_EINTERNAL)
+        return EX_EBADREQ - status + 1;
+    return EX_OUTCOME_COUNT - 1; /* anything else counts as internal */
+}
+
 bt_msg_t *ex_cmd_new(uint32_t id, const char *run_id, const char *job, const char *params)
+{
+    return ex_cmd_new_keyed(id, run_id, job, params, NULL);
+}
+
+bt_msg_t *ex_cmd_new_keyed(uint32_t id, const char *run_id, const char *job, const char *params,
+                           const char *idem_key)
 {
     run_id = run_id != NULL ? run_id : "";
     job = job != NULL ? job : "";
     params = params != NULL ? params : "";
+    idem_key = idem_key != NULL ? idem_key : "";
     size_t plen = strlen(params);
     if (strlen(run_id) >= EX_RUN_ID_MAX || strlen(job) >= sizeof(((ex_cmd_t *)0)->job) ||
-        plen > (1u << 20))
+        strlen(idem_key) >= EX_IDEM_KEY_MAX || plen > (1u << 20))
         return NULL;
     ex_cmd_t *c = (ex_cmd_t *)bt_msg_new(sizeof(ex_cmd_t) + plen + 1, id);
     if (c == NULL)
         return NULL;
     strcpy(c->run_id, run_id);
     strcpy(c->job, job);
+    strcpy(c->idem_key, idem_key);
     c->params_len = (uint32_t)plen;
     memcpy(c->params, params, plen + 1);
     return &c->hdr;
@@ -238,6 +284,11 @@ int ex_kind_stopped(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id)
     return report_send(ctx, executor, report_new(EX_K_STOPPED, run_id, 0));
 }
 
+int ex_kind_paused(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id)
+{
+    return report_send(ctx, executor, report_new(EX_K_PAUSED, run_id, 0));
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static bt_msg_t *msg_dup(const bt_msg_t *m)
@@ -259,6 +310,7 @@ static void qpush(exec_t *ex, bt_msg_t *m, bool front)
     }
     n->m = m;
     n->next = NULL;
+    ex->qlen++;
     if (front) {
         n->next = ex->qhead;
         ex->qhead = n;
@@ -279,6 +331,7 @@ static bt_msg_t *qpop(exec_t *ex)
     if (n == NULL)
         return NULL;
     ex->qhead = n->next;
+    ex->qlen--;
     if (ex->qhead == NULL)
         ex->qtail = NULL;
     bt_msg_t *m = n->m;
@@ -323,14 +376,21 @@ static run_t *run_add(exec_t *ex, const char *id, uint32_t job, rs_state_t st, c
     return r;
 }
 
-static void run_free(run_t *r)
+static void waiters_free(waiter_t **head)
 {
-    while (r->waiters != NULL) {
-        waiter_t *w = r->waiters;
-        r->waiters = w->next;
+    while (*head != NULL) {
+        waiter_t *w = *head;
+        *head = w->next;
         bt_msg_free(w->cmd);
         free(w);
     }
+}
+
+static void run_free(run_t *r)
+{
+    waiters_free(&r->waiters);
+    waiters_free(&r->deferred);
+    bt_msg_free(r->pause_cmd);
     free(r->params);
     free(r->ckpt);
     free(r);
@@ -362,28 +422,75 @@ static int job_find(const exec_t *ex, const char *name)
     return -1;
 }
 
-static void reply(bt_ctx_t *ctx, const bt_msg_t *req, int status, const char *run_id, int state,
-                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int cmd_kind(uint32_t id)
+{
+    switch (id) {
+    case EX_MSG_START:
+        return EX_CMD_START;
+    case EX_MSG_PAUSE:
+        return EX_CMD_PAUSE;
+    case EX_MSG_RESUME:
+        return EX_CMD_RESUME;
+    case EX_MSG_STOP:
+        return EX_CMD_STOP;
+    case EX_MSG_GET:
+        return EX_CMD_GET;
+    case EX_MSG_LIST:
+        return EX_CMD_LIST;
+    default:
+        return -1;
+    }
+}
 
-static void reply(bt_ctx_t *ctx, const bt_msg_t *req, int status, const char *run_id, int state,
-                  const char *fmt, ...)
+static void count_reply(exec_t *ex, uint32_t id, int status)
+{
+    int k = cmd_kind(id);
+    if (k >= 0)
+        ex->st.commands[k][ex_outcome_index(status)]++;
+}
+
+static void vreply(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *req, int status, uint32_t flags,
+                   const char *run_id, int state, const char *fmt, va_list ap)
 {
     if (req == NULL || !bt_msg_is_request(req))
         return;
+    count_reply(ex, req->id, status);
     ex_reply_t *r = BT_MSG_NEW(ex_reply_t, EX_MSG_REPLY);
     if (r == NULL)
         return;
     r->status = status;
+    r->flags = flags;
     snprintf(r->run_id, sizeof(r->run_id), "%s", run_id != NULL ? run_id : "");
     r->state = state;
-    if (fmt != NULL) {
-        va_list ap;
-        va_start(ap, fmt);
+    if (fmt != NULL)
         vsnprintf(r->message, sizeof(r->message), fmt, ap);
-        va_end(ap);
-    }
     if (bt_reply(ctx, req, &r->hdr) != BT_OK)
         bt_msg_free(&r->hdr);
+}
+
+static void reply(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *req, int status, const char *run_id,
+                  int state, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void reply(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *req, int status, const char *run_id,
+                  int state, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply(ctx, ex, req, status, 0, run_id, state, fmt, ap);
+    va_end(ap);
+}
+
+static void reply_flagged(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *req, uint32_t flags,
+                          const char *run_id, int state, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static void reply_flagged(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *req, uint32_t flags,
+                          const char *run_id, int state, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply(ctx, ex, req, EX_OK, flags, run_id, state, fmt, ap);
+    va_end(ap);
 }
 
 /* Sends req to the store as the one request in flight. */
@@ -442,13 +549,38 @@ static void launch(bt_ctx_t *ctx, exec_t *ex, run_t *r)
         return;
     }
     r->actor = actor;
+    r->pauses_owed = 0;
     kind_send(ctx, actor, EX_K_RUN);
 }
 
 /* -------------------------------------------------------- the commands */
 
 /* Each handler returns true when it kept the message (a store request is in
- * flight, or a stop waits for its run); false when it may be freed. */
+ * flight, a stop waits for its run, a resume waits behind a pause); false
+ * when it may be freed. */
+
+/* A failure of the store itself (worth retrying), as opposed to an answer
+ * about the run (not found, conflict, refused transition). */
+static bool store_failed(int status)
+{
+    return status == RS_EFULL || status == RS_EIO || status == RS_EBUSY || status == RS_ECORRUPT ||
+           status == RS_ENOMEM || status == RS_EINTERNAL || status == RS_EUNAVAILABLE ||
+           status == BT_ETIMEDOUT || status == BT_ENOMEM || status == BT_ENOACTOR ||
+           status == BT_EFULL;
+}
+
+/* Whether a command message is one this build can read: large enough, its
+ * strings terminated inside it. */
+static bool cmd_valid(const bt_msg_t *m)
+{
+    if (m->size < sizeof(ex_cmd_t))
+        return false;
+    const ex_cmd_t *c = (const ex_cmd_t *)m;
+    return memchr(c->run_id, 0, sizeof(c->run_id)) != NULL &&
+           memchr(c->job, 0, sizeof(c->job)) != NULL &&
+           memchr(c->idem_key, 0, sizeof(c->idem_key)) != NULL &&
+           (uint64_t)sizeof(ex_cmd_t) + c->params_len < m->size && c->params[c->params_len] == '\0';
+}
 
 static bool lookup_refuse(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, const char *verb)
 {
@@ -458,7 +590,15 @@ static bool lookup_refuse(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, const char *
     snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", c->run_id);
     if (store_ask(ctx, ex, rs_req_get(c->run_id)))
         return true;
-    reply(ctx, cmd, EX_ESTORE, c->run_id, RS_NONE, "run %s: cannot ask the store", c->run_id);
+    reply(ctx, ex, cmd, EX_ESTORE, c->run_id, RS_NONE, "run %s: cannot ask the store", c->run_id);
+    return false;
+}
+
+/* A run whose outcome is known but not yet saved refuses pause and resume. */
+static bool ending_refuse(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, const char *verb)
+{
+    reply(ctx, ex, cmd, EX_ETRANSITION, r->id, r->state, "run %s is %s and ending as %s; cannot %s",
+          r->id, rs_state_name(r->state), rs_state_name(r->end_to), verb);
     return false;
 }
 
@@ -469,8 +609,8 @@ static bool ask_transition(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, r
 {
     if (store_ask(ctx, ex, rs_req_transition(r->id, r->state, to, cause, error)))
         return true;
-    reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store could not be asked", r->id,
-          rs_state_name(r->state));
+    reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store could not be asked",
+          r->id, rs_state_name(r->state));
     return false;
 }
 
@@ -484,25 +624,168 @@ static bool move(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t 
     return ask_transition(ctx, ex, cmd, r, to, cause, NULL);
 }
 
-static bool do_start(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
+/* Arms the run's retry timer (exponential backoff): its outcome or its
+ * progress is written again when it fires. */
+static void schedule_retry(bt_ctx_t *ctx, exec_t *ex, run_t *r)
 {
-    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
-    if (c->job[0] == '\0') {
-        reply(ctx, cmd, EX_EBADREQ, "", RS_NONE, "start needs a job name");
+    if (r->has_retry)
+        return;
+    ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_RETRY);
+    if (g == NULL)
+        return;
+    snprintf(g->run_id, sizeof(g->run_id), "%s", r->id);
+    uint64_t d = r->backoff_ns != 0 ? r->backoff_ns : RETRY_MIN_NS;
+    r->backoff_ns = d * 2 < RETRY_MAX_NS ? d * 2 : RETRY_MAX_NS;
+    if (bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), &g->hdr, d, 0, &r->retry) != BT_OK) {
+        bt_msg_free(&g->hdr); /* shutting down: recovery will see the run */
+        return;
+    }
+    r->has_retry = true;
+    ex->st.store_retries++;
+}
+
+/* Pending runs are promoted again after a failed promotion, with backoff. */
+static void schedule_promote(bt_ctx_t *ctx, exec_t *ex)
+{
+    if (ex->promote_retry_armed)
+        return;
+    bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), EX_I_PROMOTE);
+    uint64_t d = ex->promote_backoff_ns != 0 ? ex->promote_backoff_ns : RETRY_MIN_NS;
+    ex->promote_backoff_ns = d * 2 < RETRY_MAX_NS ? d * 2 : RETRY_MAX_NS;
+    if (m == NULL || bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), m, d, 0, NULL) != BT_OK) {
+        bt_msg_free(m);
+        return;
+    }
+    ex->promote_retry_armed = true;
+}
+
+/* Writes r's unsaved progress. */
+static bool flush_progress(bt_ctx_t *ctx, exec_t *ex, run_t *r)
+{
+    ex->in.op = OP_PROGRESS;
+    ex->in.then_finish = false;
+    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", r->id);
+    if (store_ask(ctx, ex, rs_req_progress(r->id, r->done, r->total, r->ckpt, r->ckpt_len)))
+        return true;
+    schedule_retry(ctx, ex, r);
+    return false;
+}
+
+/* Puts the commands that waited behind r's pause back at the front of the
+ * work queue, in their order. */
+static void release_deferred(exec_t *ex, run_t *r)
+{
+    waiter_t *rev = NULL;
+    while (r->deferred != NULL) {
+        waiter_t *w = r->deferred;
+        r->deferred = w->next;
+        w->next = rev;
+        rev = w;
+    }
+    while (rev != NULL) {
+        waiter_t *w = rev;
+        rev = w->next;
+        qpush(ex, w->cmd, true);
+        free(w);
+    }
+}
+
+/* Answers r's waiting pause (state: the run's state to report). */
+static void answer_pause(bt_ctx_t *ctx, exec_t *ex, run_t *r, uint32_t flags, rs_state_t state)
+{
+    bt_msg_t *cmd = r->pause_cmd;
+    r->pause_cmd = NULL;
+    if (r->has_pause_timer)
+        (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->pause_timer);
+    r->has_pause_timer = false;
+    if (flags & EX_REPLY_UNCONFIRMED)
+        reply_flagged(ctx, ex, cmd, flags, r->id, state,
+                      "run %s is paused, but its kind did not confirm within %llu ms that it "
+                      "stopped making progress",
+                      r->id, (unsigned long long)(ex->jobs[r->job].stop_grace_ns / MS));
+    else
+        reply_flagged(ctx, ex, cmd, flags, r->id, state, NULL);
+    bt_msg_free(cmd);
+    release_deferred(ex, r);
+}
+
+/* Takes cmd (a pause just made durable) as r's waiting pause, answered on
+ * the kind's confirmation or after the job's stop grace. False if it could
+ * not wait (no timer): the caller answers at once. */
+static bool pause_wait(bt_ctx_t *ctx, exec_t *ex, run_t *r, bt_msg_t *cmd)
+{
+    ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_PAUSE_WAIT);
+    if (g == NULL)
+        return false;
+    snprintf(g->run_id, sizeof(g->run_id), "%s", r->id);
+    g->actor = r->actor;
+    g->gen = ++r->pause_gen;
+    if (bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), &g->hdr, ex->jobs[r->job].stop_grace_ns,
+                       0, &r->pause_timer) != BT_OK) {
+        bt_msg_free(&g->hdr);
         return false;
     }
+    r->has_pause_timer = true;
+    r->pause_cmd = cmd;
+    return true;
+}
+
+/* Adopts a run the store has and memory does not (a creation whose reply
+ * was lost), as recovery would. */
+static void adopt(bt_ctx_t *ctx, exec_t *ex, const rs_run_t *rr)
+{
+    int jx = job_find(ex, rr->job);
+    if (jx < 0 || rs_state_terminal(rr->state))
+        return;
+    run_t *r = run_add(ex, rr->id, (uint32_t)jx, rr->state, rr->params);
+    if (r == NULL)
+        return;
+    r->attempt = rr->attempt;
+    if (rr->state == RS_RUNNING)
+        launch(ctx, ex, r);
+    else if (rr->state == RS_PENDING)
+        qpush_internal(ex, EX_I_PROMOTE, true);
+}
+
+/* A start whose key the store already has: the same run again, or a
+ * conflict if the key started another job. */
+static void answer_existing(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, const rs_reply_t *rep)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+    if (rep == NULL || rep->nruns < 1) {
+        reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE,
+              "job %s: the store did not return the run of idempotency key \"%s\"", c->job,
+              c->idem_key);
+        return;
+    }
+    rs_run_t rr;
+    rs_reply_run(rep, 0, &rr);
+    if (rr.job == NULL || strcmp(rr.job, c->job) != 0) {
+        reply(ctx, ex, cmd, EX_ECONFLICT, rr.id, rr.state,
+              "idempotency key \"%s\" started run %s of job %s; cannot start job %s with it",
+              c->idem_key, rr.id, rr.job != NULL ? rr.job : "?", c->job);
+        return;
+    }
+    const run_t *r = run_find(ex, rr.id);
+    if (r == NULL) {
+        adopt(ctx, ex, &rr);
+        r = run_find(ex, rr.id);
+    }
+    ex->st.replayed++;
+    reply_flagged(ctx, ex, cmd, EX_REPLY_REPLAYED, rr.id, r != NULL ? r->state : rr.state, NULL);
+}
+
+/* The policy half of a start, once the key (if any) is known to be new. */
+static bool start_decide(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
     int jx = job_find(ex, c->job);
     if (jx < 0) {
-        reply(ctx, cmd, EX_ENOTFOUND, "", RS_NONE, "job %s not found", c->job);
+        reply(ctx, ex, cmd, EX_ENOTFOUND, "", RS_NONE, "job %s not found", c->job);
         return false;
     }
     const job_t *j = &ex->jobs[jx];
     const char *params = c->params_len > 0 ? c->params : "{}";
-    char err[256] = "";
-    if (j->kind->validate != NULL && j->kind->validate(params, err, sizeof(err)) != 0) {
-        reply(ctx, cmd, EX_EBADREQ, "", RS_NONE, "job %s: bad params: %s", c->job, err);
-        return false;
-    }
     uint32_t active = 0;
     const run_t *other = NULL;
     for (uint32_t i = 0; i < ex->nruns; i++)
@@ -511,23 +794,55 @@ static bool do_start(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
             other = ex->runs[i];
         }
     if (active >= j->max_active) {
-        reply(ctx, cmd, EX_ECONFLICT, other->id, other->state,
+        reply(ctx, ex, cmd, EX_ECONFLICT, other->id, other->state,
               "job %s already has %u active run(s): run %s is %s; cannot start another", j->name,
               active, other->id, rs_state_name(other->state));
         return false;
     }
     rs_state_t initial = count_state(ex, RS_RUNNING) < ex->max_running ? RS_RUNNING : RS_PENDING;
     if (initial == RS_PENDING && count_state(ex, RS_PENDING) >= ex->max_pending) {
-        reply(ctx, cmd, EX_EBUSY, "", RS_NONE,
+        reply(ctx, ex, cmd, EX_EBUSY, "", RS_NONE,
               "job %s: the pending queue is full (%u runs); try again later", j->name,
               ex->max_pending);
         return false;
     }
     ex->in.op = OP_CREATE;
     ex->in.to = initial;
-    if (store_ask(ctx, ex, rs_req_create(j->name, params, initial)))
+    if (store_ask(ctx, ex,
+                  rs_req_create_keyed(j->name, params, initial,
+                                      c->idem_key[0] != '\0' ? c->idem_key : NULL)))
         return true;
-    reply(ctx, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store could not be asked", j->name);
+    reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store could not be asked", j->name);
+    return false;
+}
+
+static bool do_start(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
+{
+    const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+    if (c->job[0] == '\0') {
+        reply(ctx, ex, cmd, EX_EBADREQ, "", RS_NONE, "start needs a job name");
+        return false;
+    }
+    int jx = job_find(ex, c->job);
+    if (jx < 0) {
+        reply(ctx, ex, cmd, EX_ENOTFOUND, "", RS_NONE, "job %s not found", c->job);
+        return false;
+    }
+    const job_t *j = &ex->jobs[jx];
+    const char *params = c->params_len > 0 ? c->params : "{}";
+    char err[256] = "";
+    if (j->kind->validate != NULL && j->kind->validate(params, err, sizeof(err)) != 0) {
+        reply(ctx, ex, cmd, EX_EBADREQ, "", RS_NONE, "job %s: bad params: %s", c->job, err);
+        return false;
+    }
+    if (c->idem_key[0] == '\0')
+        return start_decide(ctx, ex, cmd);
+    /* Keyed: the store decides whether the key is new (it outlives this
+     * actor); the decision itself waits, as every command does. */
+    ex->in.op = OP_KEYCHECK;
+    if (store_ask(ctx, ex, rs_req_find_key(c->idem_key)))
+        return true;
+    reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store could not be asked", j->name);
     return false;
 }
 
@@ -537,8 +852,10 @@ static bool do_pause(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
     run_t *r = run_find(ex, c->run_id);
     if (r == NULL)
         return lookup_refuse(ctx, ex, cmd, "pause");
+    if (r->ending)
+        return ending_refuse(ctx, ex, cmd, r, "pause");
     if (r->stopping || (r->state != RS_RUNNING && r->state != RS_PENDING)) {
-        reply(ctx, cmd, EX_ETRANSITION, r->id, r->state, "run %s is %s; cannot pause", r->id,
+        reply(ctx, ex, cmd, EX_ETRANSITION, r->id, r->state, "run %s is %s; cannot pause", r->id,
               r->stopping ? "stopping" : rs_state_name(r->state));
         return false;
     }
@@ -551,8 +868,25 @@ static bool do_resume(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
     run_t *r = run_find(ex, c->run_id);
     if (r == NULL)
         return lookup_refuse(ctx, ex, cmd, "resume");
+    if (r->ending)
+        return ending_refuse(ctx, ex, cmd, r, "resume");
+    if (r->pause_cmd != NULL && !r->stopping) {
+        /* The pause is answered first (quiescent, or its wait over); the
+         * resume is decided then, in its turn. */
+        waiter_t *w = malloc(sizeof(*w)), **tail = &r->deferred;
+        if (w == NULL) {
+            reply(ctx, ex, cmd, EX_EINTERNAL, r->id, r->state, "run %s: out of memory", r->id);
+            return false;
+        }
+        while (*tail != NULL)
+            tail = &(*tail)->next;
+        w->cmd = cmd;
+        w->next = NULL;
+        *tail = w;
+        return true;
+    }
     if (r->stopping || r->state != RS_PAUSED) {
-        reply(ctx, cmd, EX_ETRANSITION, r->id, r->state, "run %s is %s; cannot resume", r->id,
+        reply(ctx, ex, cmd, EX_ETRANSITION, r->id, r->state, "run %s is %s; cannot resume", r->id,
               r->stopping ? "stopping" : rs_state_name(r->state));
         return false;
     }
@@ -570,14 +904,14 @@ static bool do_resume(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
         }
     }
     if (busy >= j->max_active) {
-        reply(ctx, cmd, EX_ECONFLICT, r->id, r->state,
+        reply(ctx, ex, cmd, EX_ECONFLICT, r->id, r->state,
               "run %s is paused; cannot resume while run %s of job %s is %s", r->id, other->id,
               j->name, rs_state_name(other->state));
         return false;
     }
     rs_state_t to = count_state(ex, RS_RUNNING) < ex->max_running ? RS_RUNNING : RS_PENDING;
     if (to == RS_PENDING && count_state(ex, RS_PENDING) >= ex->max_pending) {
-        reply(ctx, cmd, EX_EBUSY, r->id, r->state,
+        reply(ctx, ex, cmd, EX_EBUSY, r->id, r->state,
               "run %s is paused; cannot resume: the pending queue is full", r->id);
         return false;
     }
@@ -587,6 +921,19 @@ static bool do_resume(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
 static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
                    const char *cause, const char *error);
 
+static bool add_waiter(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r)
+{
+    waiter_t *w = malloc(sizeof(*w));
+    if (w == NULL) {
+        reply(ctx, ex, cmd, EX_EINTERNAL, r->id, r->state, "run %s: out of memory", r->id);
+        return false;
+    }
+    w->cmd = cmd;
+    w->next = r->waiters;
+    r->waiters = w;
+    return true;
+}
+
 static bool do_stop(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
 {
     const ex_cmd_t *c = (const ex_cmd_t *)cmd;
@@ -594,21 +941,18 @@ static bool do_stop(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
     if (r == NULL)
         return lookup_refuse(ctx, ex, cmd, "stop");
     if (r->stopping) {
-        reply(ctx, cmd, EX_ETRANSITION, r->id, r->state, "run %s is stopping; cannot stop", r->id);
+        reply(ctx, ex, cmd, EX_ETRANSITION, r->id, r->state, "run %s is stopping; cannot stop",
+              r->id);
         return false;
     }
+    if (r->ending) /* answered once its outcome is saved, with that outcome */
+        return add_waiter(ctx, ex, cmd, r);
     if (r->actor == BT_REF_NONE)
         return finish(ctx, ex, cmd, r, RS_STOPPED, "stop", NULL);
     /* Cooperative first: the kind finishes and reports; after the grace
      * (plus slack) the executor forces it. The stop is answered then. */
-    waiter_t *w = malloc(sizeof(*w));
-    if (w == NULL) {
-        reply(ctx, cmd, EX_EINTERNAL, r->id, r->state, "run %s: out of memory", r->id);
+    if (!add_waiter(ctx, ex, cmd, r))
         return false;
-    }
-    w->cmd = cmd;
-    w->next = r->waiters;
-    r->waiters = w;
     r->stopping = true;
     kind_send(ctx, r->actor, EX_K_STOP);
     ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_GRACE);
@@ -625,7 +969,9 @@ static bool do_stop(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
     return true;
 }
 
-/* Moves r to a terminal state (flushing unsaved progress first). */
+/* Moves r to a terminal state (flushing unsaved progress first). cmd is a
+ * client's stop (answered store_error on failure) or NULL for an outcome
+ * (end_run), which is retried until the store takes it. */
 static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
                    const char *cause, const char *error)
 {
@@ -644,16 +990,42 @@ static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_
     }
     in->op = OP_FINISH;
     in->then_finish = false;
-    return ask_transition(ctx, ex, cmd, r, to, cause, error);
+    if (store_ask(ctx, ex, rs_req_transition(r->id, r->state, to, cause, error)))
+        return true;
+    if (cmd != NULL)
+        reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
+              "run %s is %s; the store could not be asked", r->id, rs_state_name(r->state));
+    else if (r->ending)
+        schedule_retry(ctx, ex, r);
+    return false;
+}
+
+/* Records r's outcome: kept in memory (r->ending) until the store has it. */
+static bool end_run(bt_ctx_t *ctx, exec_t *ex, run_t *r, rs_state_t to, const char *cause,
+                    const char *error)
+{
+    r->ending = true;
+    r->end_to = to;
+    snprintf(r->end_cause, sizeof(r->end_cause), "%s", cause);
+    snprintf(r->end_error, sizeof(r->end_error), "%s", error != NULL ? error : "");
+    return finish(ctx, ex, NULL, r, to, cause, error);
 }
 
 static bool do_report(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
 {
     const ex_kind_report_t *k = (const ex_kind_report_t *)m;
     run_t *r = run_find(ex, k->run_id);
-    if (r == NULL || r->actor != m->from)
+    if (r == NULL || r->actor != m->from || r->ending)
         return false; /* a late report from a run that has ended or restarted */
     switch (m->id) {
+    case EX_K_PAUSED:
+        /* One confirmation per EX_K_PAUSE, in order: the waiting pause is
+         * the last one sent, confirmed when none is owed any more. */
+        if (r->pauses_owed > 0)
+            r->pauses_owed--;
+        if (r->pauses_owed == 0 && r->pause_cmd != NULL)
+            answer_pause(ctx, ex, r, 0, r->state);
+        return false;
     case EX_K_CHECKPOINT: {
         void *p = k->len > 0 ? malloc(k->len) : NULL;
         if (k->len > 0 && p == NULL)
@@ -670,12 +1042,10 @@ static bool do_report(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
         r->dirty = true;
         r->steps++;
         uint64_t now = bt_now(bt_ctx_runtime(ctx));
-        if (now - r->persisted_at < ex->progress_ns && r->steps < ex->progress_steps)
-            return false;
-        ex->in.op = OP_PROGRESS;
-        ex->in.then_finish = false;
-        snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", r->id);
-        return store_ask(ctx, ex, rs_req_progress(r->id, r->done, r->total, r->ckpt, r->ckpt_len));
+        if (r->has_retry ||
+            (now - r->persisted_at < ex->progress_ns && r->steps < ex->progress_steps))
+            return false; /* a retry is due anyway: it writes the latest */
+        return flush_progress(ctx, ex, r);
     }
     case EX_K_DONE:
     case EX_K_FAILED:
@@ -696,7 +1066,7 @@ static bool do_report(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
         }
         if (r->state == RS_PENDING)
             to = RS_STOPPED;
-        return finish(ctx, ex, NULL, r, to, cause, m->id == EX_K_FAILED ? k->error : NULL);
+        return end_run(ctx, ex, r, to, cause, m->id == EX_K_FAILED ? k->error : NULL);
     }
     default:
         return false;
@@ -735,33 +1105,63 @@ static bool do_lost(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
     if (r == NULL || r->actor != g->actor)
         return false;
     r->actor = BT_REF_NONE;
+    if (r->ending)
+        return false; /* it reported its outcome, which waits for the store */
     char why[EX_ERRMSG_MAX];
     snprintf(why, sizeof(why), "the job kind's actor stopped without an outcome: %s",
              g->reason == BT_OK ? "normal stop" : bt_strerror(g->reason));
     rs_state_t to = r->stopping || r->state != RS_RUNNING ? RS_STOPPED : RS_FAILED;
-    return finish(ctx, ex, NULL, r, to, "kind stopped", why);
+    return end_run(ctx, ex, r, to, "kind stopped", why);
 }
 
 static bool do_grace(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
 {
     const ex_grace_t *g = (const ex_grace_t *)m;
     run_t *r = run_find(ex, g->run_id);
-    if (r == NULL || !r->stopping || r->actor != g->actor)
+    if (r == NULL || !r->stopping || r->actor != g->actor || r->ending)
         return false;
     r->has_grace = false;
     bt_stop(bt_ctx_runtime(ctx), r->actor);
     r->actor = BT_REF_NONE;
-    return finish(ctx, ex, NULL, r, RS_STOPPED, "forced stop", "forced after the stop grace");
+    return end_run(ctx, ex, r, RS_STOPPED, "forced stop", "forced after the stop grace");
+}
+
+static bool do_pause_wait(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    const ex_grace_t *g = (const ex_grace_t *)m;
+    run_t *r = run_find(ex, g->run_id);
+    if (r == NULL || r->pause_cmd == NULL || g->gen != r->pause_gen)
+        return false; /* answered meanwhile */
+    r->has_pause_timer = false;
+    ex->st.pause_timeouts++;
+    answer_pause(ctx, ex, r, EX_REPLY_UNCONFIRMED, r->state);
+    return false;
+}
+
+static bool do_retry(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    run_t *r = run_find(ex, ((const ex_grace_t *)m)->run_id);
+    if (r == NULL)
+        return false;
+    r->has_retry = false;
+    if (r->ending)
+        return finish(ctx, ex, NULL, r, r->end_to, r->end_cause,
+                      r->end_error[0] ? r->end_error : NULL);
+    if (r->dirty)
+        return flush_progress(ctx, ex, r);
+    return false;
 }
 
 static bool do_promote(bt_ctx_t *ctx, exec_t *ex)
 {
+    ex->promote_retry_armed = false;
     if (count_state(ex, RS_RUNNING) >= ex->max_running)
         return false;
     run_t *best = NULL;
     for (uint32_t i = 0; i < ex->nruns; i++) {
         run_t *r = ex->runs[i];
-        if (r->state == RS_PENDING && !r->stopping && (best == NULL || r->seq < best->seq))
+        if (r->state == RS_PENDING && !r->stopping && !r->ending &&
+            (best == NULL || r->seq < best->seq))
             best = r;
     }
     if (best == NULL)
@@ -770,19 +1170,26 @@ static bool do_promote(bt_ctx_t *ctx, exec_t *ex)
     ex->in.from = RS_PENDING;
     ex->in.to = RS_RUNNING;
     snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", best->id);
-    return store_ask(ctx, ex, rs_req_transition(best->id, RS_PENDING, RS_RUNNING, "slot", NULL));
+    if (store_ask(ctx, ex, rs_req_transition(best->id, RS_PENDING, RS_RUNNING, "slot", NULL)))
+        return true;
+    schedule_promote(ctx, ex);
+    return false;
 }
 
 static bool do_recover_fail(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
 {
     run_t *r = run_find(ex, ((const ex_cmd_t *)m)->run_id);
-    if (r == NULL)
+    if (r == NULL || r->ending)
         return false;
-    return finish(ctx, ex, NULL, r, RS_FAILED, "recovery", "interrupted by a restart");
+    return end_run(ctx, ex, r, RS_FAILED, "recovery", "interrupted by a restart");
 }
 
 static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
 {
+    if (m->id >= EX_MSG_START && m->id <= EX_MSG_LIST && !cmd_valid(m)) {
+        reply(ctx, ex, m, EX_EBADREQ, "", RS_NONE, "malformed command (build it with ex_cmd_new)");
+        return false;
+    }
     switch (m->id) {
     case EX_I_BOOT:
         ex->in.op = OP_BOOT;
@@ -805,7 +1212,7 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
                                             : rs_req_list(c->job[0] ? c->job : NULL, 0, NULL, 0);
         if (store_ask(ctx, ex, req))
             return true;
-        reply(ctx, m, EX_ESTORE, c->run_id, RS_NONE, "the store could not be asked");
+        reply(ctx, ex, m, EX_ESTORE, c->run_id, RS_NONE, "the store could not be asked");
         return false;
     }
     case EX_K_PROGRESS:
@@ -813,6 +1220,7 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
     case EX_K_DONE:
     case EX_K_FAILED:
     case EX_K_STOPPED:
+    case EX_K_PAUSED:
         return do_report(ctx, ex, m);
     case BT_MSG_DOWN:
         return do_down(ctx, ex, m);
@@ -820,13 +1228,17 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
         return do_grace(ctx, ex, m);
     case EX_I_LOST:
         return do_lost(ctx, ex, m);
+    case EX_I_PAUSE_WAIT:
+        return do_pause_wait(ctx, ex, m);
+    case EX_I_RETRY:
+        return do_retry(ctx, ex, m);
     case EX_I_PROMOTE:
         return do_promote(ctx, ex);
     case EX_I_RECOVER_FAIL:
         return do_recover_fail(ctx, ex, m);
     default:
         if (bt_msg_is_request(m))
-            reply(ctx, m, EX_EBADREQ, "", RS_NONE, "unknown command %#x", (unsigned)m->id);
+            reply(ctx, ex, m, EX_EBADREQ, "", RS_NONE, "unknown command %#x", (unsigned)m->id);
         return false;
     }
 }
@@ -880,6 +1292,7 @@ static void after_boot(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep)
             n->m = p;
             n->next = *pp;
             *pp = n;
+            ex->qlen++;
             if (n->next == NULL)
                 ex->qtail = n;
         }
@@ -903,48 +1316,80 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
         }
         after_boot(ctx, ex, rep);
         return false;
-    case OP_CREATE: {
+    case OP_KEYCHECK: {
         const ex_cmd_t *c = (const ex_cmd_t *)cmd;
-        if (status != RS_OK) {
-            reply(ctx, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store refused the run: %s", c->job,
-                  smsg);
+        if (status == RS_OK) {
+            answer_existing(ctx, ex, cmd, rep);
             return false;
         }
+        if (status == RS_ENOTFOUND)
+            return start_decide(ctx, ex, cmd); /* a new key */
+        reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE,
+              "job %s: the store could not look the idempotency key up: %s", c->job, smsg);
+        return false;
+    }
+    case OP_CREATE: {
+        const ex_cmd_t *c = (const ex_cmd_t *)cmd;
+        if (status == RS_EDUPLICATE) { /* the store's unique index: the same as a found key */
+            answer_existing(ctx, ex, cmd, rep);
+            return false;
+        }
+        if (status != RS_OK) {
+            reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store refused the run: %s",
+                  c->job, smsg);
+            return false;
+        }
+        ex->st.transitions[in->to]++;
         run_t *nr = run_add(ex, rep->run_id, (uint32_t)job_find(ex, c->job), in->to,
                             c->params_len > 0 ? c->params : "{}");
         if (nr == NULL) {
-            reply(ctx, cmd, EX_EINTERNAL, rep->run_id, in->to, "run %s: out of memory",
+            reply(ctx, ex, cmd, EX_EINTERNAL, rep->run_id, in->to, "run %s: out of memory",
                   rep->run_id);
             return false;
         }
         if (nr->state == RS_RUNNING)
             launch(ctx, ex, nr);
-        reply(ctx, cmd, EX_OK, nr->id, nr->state, NULL);
+        reply(ctx, ex, cmd, EX_OK, nr->id, nr->state, NULL);
         return false;
     }
     case OP_MOVE:
         if (r == NULL)
             return false;
         if (status != RS_OK) {
-            reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store failed: %s", r->id,
-                  rs_state_name(r->state), smsg);
+            /* A client's command: refused, nothing changed. A promotion:
+             * tried again later. */
+            if (cmd->id != EX_I_PROMOTE)
+                reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
+                      "run %s is %s; the store failed: %s", r->id, rs_state_name(r->state), smsg);
+            else if (store_failed(status))
+                schedule_promote(ctx, ex);
             return false;
         }
+        ex->st.transitions[in->to]++;
         r->state = in->to;
         if (in->to == RS_PAUSED && in->from == RS_RUNNING) {
-            kind_send(ctx, r->actor, EX_K_PAUSE);
             qpush_internal(ex, EX_I_PROMOTE, true);
+            if (r->actor != BT_REF_NONE) {
+                kind_send(ctx, r->actor, EX_K_PAUSE);
+                r->pauses_owed++;
+                if (cmd != NULL && bt_msg_is_request(cmd) && pause_wait(ctx, ex, r, cmd)) {
+                    in->cmd = NULL; /* the run holds it until the kind confirms */
+                    return false;
+                }
+            }
         } else if (in->to == RS_RUNNING) {
             if (r->actor != BT_REF_NONE)
                 kind_send(ctx, r->actor, EX_K_RESUME);
             else
                 launch(ctx, ex, r);
-            if (in->from == RS_PENDING)
+            if (in->from == RS_PENDING) {
+                ex->promote_backoff_ns = 0;
                 qpush_internal(ex, EX_I_PROMOTE, true);
+            }
         } else if (in->to == RS_PENDING) {
             r->seq = ex->next_seq++;
         }
-        reply(ctx, cmd, EX_OK, r->id, r->state, NULL);
+        reply(ctx, ex, cmd, EX_OK, r->id, r->state, NULL);
         return false;
     case OP_PROGRESS:
         if (r == NULL)
@@ -953,6 +1398,17 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
             r->dirty = false;
             r->steps = 0;
             r->persisted_at = bt_now(bt_ctx_runtime(ctx));
+            r->backoff_ns = 0;
+        } else if (store_failed(status)) {
+            /* Kept dirty. A client's stop is refused; an outcome or a
+             * checkpoint is written again later. */
+            if (in->then_finish && !r->ending) {
+                reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
+                      "run %s is %s; the store failed: %s", r->id, rs_state_name(r->state), smsg);
+                return false;
+            }
+            schedule_retry(ctx, ex, r);
+            return false;
         }
         if (in->then_finish) {
             in->then_finish = false;
@@ -961,24 +1417,70 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
                           rs_req_transition(r->id, r->state, in->fin_to, in->fin_cause,
                                             in->fin_error[0] ? in->fin_error : NULL)))
                 return true;
+            if (!r->ending)
+                reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
+                      "run %s is %s; the store could not be asked", r->id,
+                      rs_state_name(r->state));
+            else
+                schedule_retry(ctx, ex, r);
         }
         return false;
     case OP_FINISH: {
         if (r == NULL)
             return false;
         if (status != RS_OK) {
-            reply(ctx, cmd, EX_ESTORE, r->id, r->state, "run %s is %s; the store failed: %s", r->id,
-                  rs_state_name(r->state), smsg);
-            return false;
+            if (!r->ending) { /* a client's stop: refused, nothing changed */
+                reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
+                      "run %s is %s; the store failed: %s", r->id, rs_state_name(r->state), smsg);
+                return false;
+            }
+            if (store_failed(status)) {
+                schedule_retry(ctx, ex, r);
+                return false;
+            }
+            if (status == RS_ECONFLICT && rep != NULL && rs_state_terminal(rep->state)) {
+                /* Saved already (by a try whose answer was lost) or ended
+                 * elsewhere: memory follows the store. */
+                in->to = rep->state;
+            } else if (status == RS_ECONFLICT && rep != NULL && rep->state != RS_NONE) {
+                /* The store has another state: move from that one. */
+                r->state = rep->state;
+                if (!rs_transition_allowed(r->state, r->end_to))
+                    r->end_to = RS_STOPPED;
+                schedule_retry(ctx, ex, r);
+                return false;
+            } else {
+                /* The store does not know the run: nothing to save it in. */
+                for (waiter_t *w = r->waiters; w != NULL; w = w->next)
+                    reply(ctx, ex, w->cmd, EX_ESTORE, r->id, r->state,
+                          "run %s: the store refused its end: %s", r->id, smsg);
+                if (r->pause_cmd != NULL)
+                    answer_pause(ctx, ex, r, 0, r->state);
+                bool was_running = r->state == RS_RUNNING;
+                if (r->has_grace)
+                    (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->grace);
+                if (r->has_retry)
+                    (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->retry);
+                run_remove(ex, r);
+                if (was_running)
+                    qpush_internal(ex, EX_I_PROMOTE, true);
+                return false;
+            }
         }
+        ex->st.transitions[in->to]++;
         bool was_running = r->state == RS_RUNNING;
         if (r->has_grace)
             (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->grace);
+        if (r->has_retry)
+            (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->retry);
         if (r->actor != BT_REF_NONE && in->to == RS_STOPPED)
             kind_send(ctx, r->actor, EX_K_STOP);
+        if (r->pause_cmd != NULL) /* the run makes no more progress: the pause is done */
+            answer_pause(ctx, ex, r, 0, in->to);
         for (waiter_t *w = r->waiters; w != NULL; w = w->next)
-            reply(ctx, w->cmd, EX_OK, r->id, in->to, NULL);
-        reply(ctx, cmd, EX_OK, r->id, in->to, NULL);
+            reply(ctx, ex, w->cmd, EX_OK, r->id, in->to, NULL);
+        reply(ctx, ex, cmd, EX_OK, r->id, in->to, NULL);
+        release_deferred(ex, r);
         run_remove(ex, r);
         if (was_running)
             qpush_internal(ex, EX_I_PROMOTE, true);
@@ -986,11 +1488,15 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
     }
     case OP_FORWARD:
         if (rep != NULL) {
+            count_reply(ex, cmd->id,
+                        rep->status == RS_OK                                             ? EX_OK
+                        : rep->status == RS_ENOTFOUND || rep->status == RS_EINVAL ? EX_ENOTFOUND
+                                                                                  : EX_ESTORE);
             bt_msg_t *copy = msg_dup(&rep->hdr);
             if (copy != NULL && bt_reply(ctx, cmd, copy) != BT_OK)
                 bt_msg_free(copy);
         } else {
-            reply(ctx, cmd, EX_ESTORE, "", RS_NONE, "the store did not answer: %s", smsg);
+            reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE, "the store did not answer: %s", smsg);
         }
         return false;
     case OP_LOOKUP: {
@@ -998,13 +1504,13 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
         if (status == RS_OK && rep != NULL && rep->nruns > 0) {
             rs_run_t rr;
             rs_reply_run(rep, 0, &rr);
-            reply(ctx, cmd, EX_ETRANSITION, c->run_id, rr.state, "run %s is %s; cannot %s",
+            reply(ctx, ex, cmd, EX_ETRANSITION, c->run_id, rr.state, "run %s is %s; cannot %s",
                   c->run_id, rs_state_name(rr.state), in->verb);
         } else if (status == RS_ENOTFOUND || status == RS_EINVAL) {
-            reply(ctx, cmd, EX_ENOTFOUND, c->run_id, RS_NONE, "run %s not found; cannot %s",
+            reply(ctx, ex, cmd, EX_ENOTFOUND, c->run_id, RS_NONE, "run %s not found; cannot %s",
                   c->run_id, in->verb);
         } else {
-            reply(ctx, cmd, EX_ESTORE, c->run_id, RS_NONE, "run %s: the store failed: %s",
+            reply(ctx, ex, cmd, EX_ESTORE, c->run_id, RS_NONE, "run %s: the store failed: %s",
                   c->run_id, smsg);
         }
         return false;
@@ -1038,6 +1544,8 @@ static void on_store(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int statu
     if (!ex->in.busy)
         return;
     ex->in.busy = false;
+    if (store_failed(status))
+        ex->st.store_failures++;
     bool again = continue_op(ctx, ex, rep, status, smsg);
     if (again) {
         if (ex->in.op == OP_BOOT)
@@ -1125,10 +1633,29 @@ static int ex_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
             }
         }
         return BT_OK;
+    case EX_MSG_STATS: {
+        /* Read-only and store-free: answered at once, not queued. */
+        if (!bt_msg_is_request(msg))
+            return BT_OK;
+        ex_stats_t *s = BT_MSG_NEW(ex_stats_t, EX_MSG_STATS_REPLY);
+        if (s == NULL)
+            return BT_OK;
+        bt_msg_t hdr = s->hdr;
+        *s = ex->st;
+        s->hdr = hdr;
+        for (uint32_t i = 0; i < ex->nruns; i++) {
+            s->runs[ex->runs[i]->state]++;
+            s->retrying += ex->runs[i]->ending;
+        }
+        s->queued = ex->qlen;
+        if (bt_reply(ctx, msg, &s->hdr) != BT_OK)
+            bt_msg_free(&s->hdr);
+        return BT_OK;
+    }
     default: {
         bt_msg_t *copy = msg_dup(msg);
         if (copy == NULL) {
-            reply(ctx, msg, EX_EINTERNAL, "", RS_NONE, "executor out of memory");
+            reply(ctx, ex, msg, EX_EINTERNAL, "", RS_NONE, "executor out of memory");
             return BT_OK;
         }
         qpush(ex, copy, false);

@@ -15,6 +15,7 @@
 #define BATON_EXECUTOR_H
 
 #include "jobkind.h"
+#include "transitions.h"
 
 #include <baton/baton.h>
 
@@ -81,29 +82,85 @@ enum ex_msg_id {
     EX_MSG_GET,                 /* ex_cmd_t: run_id -> rs_reply_t copy */
     EX_MSG_LIST,                /* ex_cmd_t: job ("" any) -> rs_reply_t copy */
     EX_MSG_REPLY,               /* ex_reply_t */
+    EX_MSG_STATS,               /* bt_msg_t (any payload ignored) -> ex_stats_t */
+    EX_MSG_STATS_REPLY,         /* ex_stats_t */
     EX_MSG_END_
 };
 
+/* Bytes of an idempotency key, NUL included: keys are 1..128 bytes. */
+#define EX_IDEM_KEY_MAX 129
+
 /* A command. params is JSON text (start only), at most len bytes after the
- * struct; build it with ex_cmd_new. */
+ * struct; build it with ex_cmd_new or ex_cmd_new_keyed. */
 typedef struct ex_cmd {
     bt_msg_t hdr;
     char run_id[EX_RUN_ID_MAX];
     char job[128];
+    char idem_key[EX_IDEM_KEY_MAX]; /* start only; "" = none */
     uint32_t params_len;
     char params[]; /* NUL-terminated */
 } ex_cmd_t;
 
 /* Builds a command; strings are copied (NULL = ""). Returns NULL when out
- * of memory or when a string is too long. */
+ * of memory or when a string is too long. Same as ex_cmd_new_keyed(...,
+ * NULL). */
 bt_msg_t *ex_cmd_new(uint32_t id, const char *run_id, const char *job, const char *params);
+
+/* Builds a command with an idempotency key (start only; NULL or "" = none;
+ * at most EX_IDEM_KEY_MAX - 1 bytes, else NULL). A start whose key the
+ * store already holds creates nothing: when the key's run is of the same
+ * job, the reply is that run (EX_OK, EX_REPLY_REPLAYED, its state now);
+ * of another job, EX_ECONFLICT. Keys are kept for ever, with the run. Only
+ * accepted starts store their key: a refused start (bad request, not
+ * found, conflict, busy, store error) leaves nothing to replay, so the
+ * same key may be used again. */
+bt_msg_t *ex_cmd_new_keyed(uint32_t id, const char *run_id, const char *job, const char *params,
+                           const char *idem_key);
+
+/* ex_reply_t.flags */
+#define EX_REPLY_REPLAYED    0x1u /* start: the key's run, created earlier; nothing new */
+#define EX_REPLY_UNCONFIRMED 0x2u /* pause: durable, but the kind did not confirm it was
+                                     quiescent within the job's stop grace */
 
 typedef struct ex_reply {
     bt_msg_t hdr; /* id EX_MSG_REPLY */
     int status;   /* EX_OK or an ex_err_t */
     char run_id[EX_RUN_ID_MAX];
     int state;         /* rs_state_t of the run after the command (or when refused) */
-    char message[320]; /* names the run and its state; "" on success */
+    uint32_t flags;    /* EX_REPLY_* */
+    char message[320]; /* names the run and its state; "" on success (but see flags) */
 } ex_reply_t;
+
+/* Command kinds and outcomes, the two indexes of ex_stats_t.commands. An
+ * outcome index is 0 for EX_OK and 1..7 for EX_EBADREQ..EX_EINTERNAL
+ * (ex_outcome_index); ex_err_code() names them ("ok" for 0 is the
+ * caller's). */
+typedef enum ex_cmd_kind {
+    EX_CMD_START,
+    EX_CMD_PAUSE,
+    EX_CMD_RESUME,
+    EX_CMD_STOP,
+    EX_CMD_GET,
+    EX_CMD_LIST,
+    EX_CMD_KIND_COUNT
+} ex_cmd_kind_t;
+#define EX_OUTCOME_COUNT 8
+int ex_outcome_index(int status);
+
+/* The answer to EX_MSG_STATS: a snapshot of the executor's counters, taken
+ * inside the actor (so consistent with each other), answered at once
+ * (not queued behind store requests). Counters count since spawn. */
+typedef struct ex_stats {
+    bt_msg_t hdr;                                          /* id EX_MSG_STATS_REPLY */
+    uint64_t commands[EX_CMD_KIND_COUNT][EX_OUTCOME_COUNT]; /* replies sent, by kind, outcome */
+    uint64_t replayed;             /* starts answered from their idempotency key */
+    uint64_t transitions[RS_STATE_COUNT]; /* store-acknowledged creations and moves, by target */
+    uint64_t pause_timeouts;       /* pauses answered without the kind's confirmation */
+    uint64_t store_failures;       /* store requests that failed or timed out */
+    uint64_t store_retries;        /* kind-caused writes retried after a store failure */
+    uint32_t runs[RS_STATE_COUNT]; /* non-terminal runs held now, by state */
+    uint32_t retrying;             /* runs whose outcome waits for a store retry */
+    uint32_t queued;               /* work items waiting in the executor */
+} ex_stats_t;
 
 #endif

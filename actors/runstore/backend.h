@@ -45,8 +45,10 @@ typedef struct rs_backend_ops {
     int (*begin)(rs_backend_t *b);
     int (*commit)(rs_backend_t *b);
     void (*rollback)(rs_backend_t *b);
-    /* run->id, job, state, params, created_ms are used; does not take
-     * ownership. cause goes into the creation event. */
+    /* run->id, job, state, params, created_ms, idem_key are used; does
+     * not take ownership. cause goes into the creation event. A key that
+     * is already used fails with RS_EDUPLICATE (callers look it up first;
+     * this is the unique index speaking). */
     int (*create_run)(rs_backend_t *b, const rs_run_t *run, const char *cause);
     /* *current gets the state after the call (the new one, or the one that
      * made the compare fail). */
@@ -60,6 +62,10 @@ typedef struct rs_backend_ops {
     int (*list_runs)(rs_backend_t *b, const char *job, uint32_t state_mask, const char *after,
                      uint32_t limit, rs_run_cb cb, void *ud);
     int (*list_events)(rs_backend_t *b, const char *id, rs_event_cb cb, void *ud);
+    /* The run created with idem_key, passed to cb; RS_ENOTFOUND if none. */
+    int (*find_key)(rs_backend_t *b, const char *idem_key, rs_run_cb cb, void *ud);
+    /* counts[s] = number of runs in state s, in one query. */
+    int (*count_runs)(rs_backend_t *b, int64_t counts[RS_STATE_COUNT] /* OUT */);
     /* The last error in words; "" if none. */
     const char *(*errmsg)(rs_backend_t *b);
 } rs_backend_ops_t;

@@ -40,7 +40,7 @@
 
 /* ------------------------------------------------------------- requests */
 
-enum { F_ID, F_JOB, F_PARAMS, F_CAUSE, F_ERROR, F_AFTER, F_CHECKPOINT, F_COUNT };
+enum { F_ID, F_JOB, F_PARAMS, F_CAUSE, F_ERROR, F_AFTER, F_CHECKPOINT, F_KEY, F_COUNT };
 
 typedef struct rs_request {
     bt_msg_t hdr;
@@ -112,10 +112,37 @@ static bool request_valid(const bt_msg_t *msg)
 
 bt_msg_t *rs_req_create(const char *job, const char *params, rs_state_t initial)
 {
-    field_t f[F_COUNT] = {[F_JOB] = str_field(job), [F_PARAMS] = str_field(params)};
+    return rs_req_create_keyed(job, params, initial, NULL);
+}
+
+bt_msg_t *rs_req_create_keyed(const char *job, const char *params, rs_state_t initial,
+                              const char *idem_key)
+{
+    if (idem_key != NULL && idem_key[0] == '\0')
+        idem_key = NULL;
+    if (idem_key != NULL && strlen(idem_key) > RS_IDEM_KEY_MAX)
+        return NULL;
+    field_t f[F_COUNT] = {
+        [F_JOB] = str_field(job), [F_PARAMS] = str_field(params), [F_KEY] = str_field(idem_key)};
     rs_request_t *rq = request_new(RS_MSG_CREATE, f);
     if (rq != NULL)
         rq->to = initial;
+    return rq != NULL ? &rq->hdr : NULL;
+}
+
+bt_msg_t *rs_req_find_key(const char *idem_key)
+{
+    if (idem_key != NULL && strlen(idem_key) > RS_IDEM_KEY_MAX)
+        return NULL;
+    field_t f[F_COUNT] = {[F_KEY] = str_field(idem_key)};
+    rs_request_t *rq = request_new(RS_MSG_FIND_KEY, f);
+    return rq != NULL ? &rq->hdr : NULL;
+}
+
+bt_msg_t *rs_req_counts(void)
+{
+    field_t f[F_COUNT] = {{0}};
+    rs_request_t *rq = request_new(RS_MSG_COUNTS, f);
     return rq != NULL ? &rq->hdr : NULL;
 }
 
@@ -226,7 +253,7 @@ static bool storage_error(int err)
  * since the runtime may copy a reply (bt_ask_wait does). */
 
 typedef struct {
-    uint32_t id, job, params, checkpoint, last_error; /* offsets; 0: NULL */
+    uint32_t id, job, params, checkpoint, last_error, idem_key; /* offsets; 0: NULL */
     uint32_t checkpoint_len, attempt;
     int32_t state;
     int64_t done, total, created, started, updated, finished;
@@ -309,6 +336,7 @@ static int draft_run(void *ud, const rs_run_t *r)
         .params = draft_str(d, r->params),
         .checkpoint = draft_bytes(d, r->checkpoint, r->checkpoint_len),
         .last_error = draft_str(d, r->last_error),
+        .idem_key = draft_str(d, r->idem_key),
         .checkpoint_len = (uint32_t)r->checkpoint_len,
         .attempt = r->attempt,
         .state = (int32_t)r->state,
@@ -394,6 +422,7 @@ static rs_reply_t *draft_finish(const draft_t *d)
         runs[i].params = rebase(runs[i].params, bytes_at);
         runs[i].checkpoint = rebase(runs[i].checkpoint, bytes_at);
         runs[i].last_error = rebase(runs[i].last_error, bytes_at);
+        runs[i].idem_key = rebase(runs[i].idem_key, bytes_at);
     }
     event_rec_t *evs = (event_rec_t *)((char *)r + events_at);
     for (uint32_t i = 0; i < d->head.nevents; i++) {
@@ -428,6 +457,7 @@ void rs_reply_run(const rs_reply_t *reply, uint32_t i, rs_run_t *out)
         .started_ms = rec->started,
         .updated_ms = rec->updated,
         .finished_ms = rec->finished,
+        .idem_key = at(reply, rec->idem_key),
     };
 }
 
@@ -559,6 +589,25 @@ static int run_request(store_t *st, const rs_request_t *rq, draft_t *d)
             set_message(h, RS_ETRANSITION, text);
             return RS_ETRANSITION;
         }
+        const char *key = field(rq, F_KEY);
+        if (key != NULL) {
+            /* A key seen before: answer with its run, write nothing. The
+             * lookup sees the writes of this batch before it. */
+            err = st->ops->find_key(st->be, key, draft_run, d);
+            if (err == RS_OK && h->nruns == 1) {
+                const char *rid = d->bytes + d->runs[0].id - 1;
+                snprintf(h->run_id, sizeof(h->run_id), "%s", rid);
+                h->state = (rs_state_t)d->runs[0].state;
+                snprintf(text, sizeof(text),
+                         "idempotency key \"%.128s\" was already used by run %s of job %s", key,
+                         rid, d->bytes + d->runs[0].job - 1);
+                set_message(h, RS_EDUPLICATE, text);
+                return RS_EDUPLICATE;
+            }
+            if (err != RS_ENOTFOUND)
+                break;
+            err = RS_OK;
+        }
         char newid[RS_ID_LEN + 1];
         if (rs_id_new(newid) != 0) {
             set_message(h, RS_EINTERNAL, "no random bytes for a run id (getrandom failed)");
@@ -568,7 +617,8 @@ static int run_request(store_t *st, const rs_request_t *rq, draft_t *d)
                         .job = job,
                         .state = rq->to,
                         .params = field(rq, F_PARAMS),
-                        .created_ms = now_ms()};
+                        .created_ms = now_ms(),
+                        .idem_key = key};
         err = st->ops->create_run(st->be, &run, "created");
         if (err == RS_OK) {
             memcpy(h->run_id, newid, sizeof(newid));
@@ -653,6 +703,7 @@ static int run_request(store_t *st, const rs_request_t *rq, draft_t *d)
                 .started_ms = r->started,
                 .updated_ms = r->updated,
                 .finished_ms = r->finished,
+                .idem_key = r->idem_key ? b + r->idem_key - 1 : NULL,
             };
             err = draft_run(d, &run);
         }
@@ -661,6 +712,22 @@ static int run_request(store_t *st, const rs_request_t *rq, draft_t *d)
     }
     case RS_MSG_STATS:
         h->stats = st->stats;
+        break;
+    case RS_MSG_FIND_KEY: {
+        const char *key = field(rq, F_KEY);
+        if (key == NULL || key[0] == '\0') {
+            set_message(h, RS_EINVAL, "a key lookup needs a key");
+            return RS_EINVAL;
+        }
+        err = st->ops->find_key(st->be, key, draft_run, d);
+        if (err == RS_OK && h->nruns == 1) {
+            h->state = (rs_state_t)d->runs[0].state;
+            snprintf(h->run_id, sizeof(h->run_id), "%s", d->bytes + d->runs[0].id - 1);
+        }
+        break;
+    }
+    case RS_MSG_COUNTS:
+        err = st->ops->count_runs(st->be, h->counts);
         break;
     default:
         set_message(h, RS_EINVAL, "unknown run store request");

@@ -37,7 +37,8 @@
     X(ECORRUPT, -108, "database corrupt")                                                          \
     X(EUNAVAILABLE, -109, "store not open (retrying)")                                             \
     X(ENOMEM, -110, "out of memory in the store")                                                  \
-    X(EINTERNAL, -111, "internal store error")
+    X(EINTERNAL, -111, "internal store error")                                                     \
+    X(EDUPLICATE, -112, "idempotency key already used by another run")
 
 typedef enum rs_err {
     RS_OK = 0,
@@ -93,6 +94,8 @@ enum rs_msg_id {
     RS_MSG_EVENTS,             /* a run's history */
     RS_MSG_RECOVERY,           /* the open's integrity check and the runs active then */
     RS_MSG_STATS,              /* the store's counters */
+    RS_MSG_FIND_KEY,           /* the run created with an idempotency key */
+    RS_MSG_COUNTS,             /* the number of runs in each state */
     RS_MSG_REPLY,              /* rs_reply_t, the answer to all of the above */
     RS_MSG_FLUSH_,             /* internal: end of a group-commit batch */
     RS_MSG_RETRY_,             /* internal: retry the open */
@@ -117,8 +120,20 @@ enum rs_msg_id {
  * list: runs of job (NULL: any job) whose state is in state_mask (0: any),
  *   with ids after `after` (NULL: from the start), oldest first, at most
  *   limit (0 or > 1000: 1000); reply->next_cursor is set when more may
- *   follow. */
+ *   follow.
+ * create_keyed: create with an idempotency key (1..RS_IDEM_KEY_MAX bytes;
+ *   NULL or "" is a plain create; longer: the builder returns NULL). If a
+ *   run with that key exists (whatever its job or state), nothing is
+ *   written and the reply is RS_EDUPLICATE with that run as run 0 and its
+ *   id in run_id and its state in state. Keys are unique across all runs,
+ *   for ever (runs are never deleted).
+ * find_key: the run created with that key (as run 0), or RS_ENOTFOUND.
+ * counts: reply->counts[s] is the number of runs in state s (one query);
+ *   counts[RS_NONE] is 0. */
+#define RS_IDEM_KEY_MAX 128
 bt_msg_t *rs_req_create(const char *job, const char *params, rs_state_t initial);
+bt_msg_t *rs_req_create_keyed(const char *job, const char *params, rs_state_t initial,
+                              const char *idem_key);
 bt_msg_t *rs_req_transition(const char *id, rs_state_t from, rs_state_t to, const char *cause,
                             const char *error);
 bt_msg_t *rs_req_progress(const char *id, int64_t done, int64_t total, const void *checkpoint,
@@ -129,6 +144,8 @@ bt_msg_t *rs_req_active(const char *job);
 bt_msg_t *rs_req_events(const char *id);
 bt_msg_t *rs_req_recovery(void);
 bt_msg_t *rs_req_stats(void);
+bt_msg_t *rs_req_find_key(const char *idem_key);
+bt_msg_t *rs_req_counts(void);
 
 /* A run, as read from a reply: the pointers point into the reply message
  * and are valid while it is. Timestamps are Unix milliseconds, 0 if unset. */
@@ -143,6 +160,7 @@ typedef struct rs_run {
     uint32_t attempt;       /* times the run entered running */
     const char *last_error; /* NULL if none */
     int64_t created_ms, started_ms, updated_ms, finished_ms;
+    const char *idem_key; /* the idempotency key it was created with, NULL if none */
 } rs_run_t;
 
 /* One entry of a run's history. */
@@ -175,6 +193,7 @@ typedef struct rs_reply {
     char next_cursor[RS_ID_LEN + 1]; /* list: pass as `after` for the next page; "" at the end */
     bool integrity_ok;               /* recovery: whether the open's integrity check passed */
     rs_stats_t stats;                /* stats */
+    int64_t counts[RS_STATE_COUNT];  /* counts: runs per state */
     uint32_t nruns, nevents;
     uint32_t runs_off, events_off; /* internal: offsets from the start of the reply */
 } rs_reply_t;

@@ -48,12 +48,17 @@ static const char *const migrations[] = {
     " cause TEXT NOT NULL DEFAULT ''"
     ");"
     "CREATE INDEX events_by_run ON events(run_id, seq);",
+    /* 2: idempotency keys of starts. NULL for runs created without one;
+     * unique among the others (a partial index: NULLs are never indexed). */
+    "ALTER TABLE runs ADD COLUMN idem_key TEXT"
+    " CHECK (idem_key IS NULL OR length(idem_key) BETWEEN 1 AND 128);"
+    "CREATE UNIQUE INDEX runs_by_idem_key ON runs(idem_key) WHERE idem_key IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define RUN_COLUMNS                                                                                \
     "id, job, state, params, progress_done, progress_total, checkpoint, attempt, last_error,"      \
-    " created_at, started_at, updated_at, finished_at"
+    " created_at, started_at, updated_at, finished_at, idem_key"
 
 enum {
     ST_BEGIN,
@@ -70,6 +75,8 @@ enum {
     ST_GET_RUN,
     ST_LIST_RUNS,
     ST_LIST_EVENTS,
+    ST_FIND_KEY,
+    ST_COUNT_RUNS,
     ST_COUNT
 };
 
@@ -81,8 +88,8 @@ static const char *const statements[ST_COUNT] = {
     [ST_RELEASE] = "RELEASE op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO op",
     [ST_INSERT_RUN] = "INSERT INTO runs(id, job, state, params, created_at, started_at, attempt,"
-                      " updated_at) VALUES(?1, ?2, ?3, ?4, ?5,"
-                      " CASE WHEN ?3 = 'running' THEN ?5 END, ?3 = 'running', ?5)",
+                      " updated_at, idem_key) VALUES(?1, ?2, ?3, ?4, ?5,"
+                      " CASE WHEN ?3 = 'running' THEN ?5 END, ?3 = 'running', ?5, ?6)",
     [ST_INSERT_EVENT] = "INSERT INTO events(run_id, at, from_state, to_state, cause)"
                         " VALUES(?1, ?2, ?3, ?4, coalesce(?5, ''))",
     [ST_TRANSITION] =
@@ -104,6 +111,8 @@ static const char *const statements[ST_COUNT] = {
                      " AND id > ?3 ORDER BY id LIMIT ?4",
     [ST_LIST_EVENTS] = "SELECT seq, at, from_state, to_state, cause FROM events"
                        " WHERE run_id = ?1 ORDER BY seq",
+    [ST_FIND_KEY] = "SELECT " RUN_COLUMNS " FROM runs WHERE idem_key = ?1",
+    [ST_COUNT_RUNS] = "SELECT state, count(*) FROM runs GROUP BY state",
 };
 
 typedef struct {
@@ -378,9 +387,18 @@ static int sq_create_run(rs_backend_t *base, const rs_run_t *run, const char *ca
     bind_text(s, 3, rs_state_name(run->state));
     bind_text(s, 4, run->params != NULL ? run->params : "{}");
     sqlite3_bind_int64(s, 5, run->created_ms);
-    err = step_done(b, ST_INSERT_RUN, "inserting a run");
-    if (err == RS_EINVAL)
+    bind_text(s, 6, run->idem_key);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    err = rc == SQLITE_DONE ? RS_OK : fail(b, "inserting a run", rc);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE && run->idem_key != NULL) {
+        say(b->err, sizeof(b->err), "run %s refused: idempotency key \"%.128s\" is already used",
+            run->id, run->idem_key);
+        err = RS_EDUPLICATE;
+    } else if (err == RS_EINVAL) {
         say(b->err, sizeof(b->err), "run %s refused: params must be valid JSON", run->id);
+    }
     if (err == RS_OK)
         err = insert_event(b, run->id, run->created_ms, RS_NONE, run->state, cause);
     return op_end(b, err);
@@ -492,6 +510,7 @@ static void row_to_run(sqlite3_stmt *s, rs_run_t *r)
     r->started_ms = sqlite3_column_int64(s, 10);
     r->updated_ms = sqlite3_column_int64(s, 11);
     r->finished_ms = sqlite3_column_int64(s, 12);
+    r->idem_key = col_text(s, 13);
 }
 
 /* Steps a run query to its end, passing each row to cb. */
@@ -571,6 +590,36 @@ static int sq_list_events(rs_backend_t *base, const char *id, rs_event_cb cb, vo
     return err;
 }
 
+static int sq_find_key(rs_backend_t *base, const char *idem_key, rs_run_cb cb, void *ud)
+{
+    sqlite_backend_t *b = (sqlite_backend_t *)base;
+    bind_text(b->st[ST_FIND_KEY], 1, idem_key);
+    int rows = 0;
+    int err = each_run(b, ST_FIND_KEY, cb, ud, &rows);
+    if (err == RS_OK && rows == 0) {
+        say(b->err, sizeof(b->err), "no run has idempotency key \"%.128s\"", idem_key);
+        err = RS_ENOTFOUND;
+    }
+    return err;
+}
+
+static int sq_count_runs(rs_backend_t *base, int64_t counts[RS_STATE_COUNT])
+{
+    sqlite_backend_t *b = (sqlite_backend_t *)base;
+    sqlite3_stmt *s = b->st[ST_COUNT_RUNS];
+    for (int i = 0; i < RS_STATE_COUNT; i++)
+        counts[i] = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        rs_state_t st = rs_state_parse(col_text(s, 0));
+        if (st > RS_NONE && st < RS_STATE_COUNT)
+            counts[st] = sqlite3_column_int64(s, 1);
+    }
+    int err = rc == SQLITE_DONE ? RS_OK : fail(b, "counting runs", rc);
+    sqlite3_reset(s);
+    return err;
+}
+
 static const char *sq_errmsg(rs_backend_t *base)
 {
     return ((sqlite_backend_t *)base)->err;
@@ -590,5 +639,7 @@ const rs_backend_ops_t rs_sqlite_backend = {
     .get_run = sq_get_run,
     .list_runs = sq_list_runs,
     .list_events = sq_list_events,
+    .find_key = sq_find_key,
+    .count_runs = sq_count_runs,
     .errmsg = sq_errmsg,
 };

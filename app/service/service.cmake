@@ -4,6 +4,11 @@
 # libsystemd is optional: with it, `baton serve` tells systemd when it is
 # ready (Type=notify) and how long its drain may take.
 
+# Built once all its parts exist (they are separate fragments).
+if(NOT (TARGET baton_config AND TARGET baton_http AND TARGET baton_cli AND TARGET baton_http_kind))
+  return()
+endif()
+
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
 pkg_check_modules(SYSTEMD IMPORTED_TARGET libsystemd)

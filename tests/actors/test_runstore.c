@@ -805,7 +805,7 @@ Test(runstore, the_schema_is_versioned_wal_and_foreign_keys_are_on)
     sqlite3_stmt *st;
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(st, 0), 1);
+    cr_assert_eq(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
