@@ -11,10 +11,14 @@
  *     as Content-Length (or the streamed length) says so; headers over
  *     max_header get 431;
  *   - an absolute per-request deadline: a connection that has not delivered
- *     its whole request within deadline_ms of its first byte is cut off, so
- *     a client trickling bytes cannot hold a connection (libmicrohttpd's own
+ *     its whole request within deadline_ms is cut off (counted from the
+ *     accept for a connection's first request, from the request line for
+ *     the next ones on keep-alive; paused while the handler runs), so a
+ *     client trickling bytes cannot hold a connection (libmicrohttpd's own
  *     timeout is only an inactivity timeout);
- *   - errors as JSON in the shape of ../shared/DESIGN.md:
+ *   - errors as JSON in the shape of ../shared/DESIGN.md (except the HTML
+ *     400/431 libmicrohttpd sends itself for requests too broken or too big
+ *     to reach this layer):
  *       {"error": {"code": "not_found", "message": "..."}}
  *
  * The handler is called once per complete request, on one of the server's
@@ -80,7 +84,8 @@ int bt_http_start(const bt_http_config_t *cfg, bt_http_server_t **out /* OUT */,
 /* The port actually bound. */
 uint16_t bt_http_port(const bt_http_server_t *s);
 
-/* Stops accepting new connections (in-flight requests go on). */
+/* Stops accepting new connections (in-flight requests go on). May be
+ * called more than once, but not concurrently with bt_http_stop(). */
 void bt_http_quiesce(bt_http_server_t *s);
 
 /* Stops: closes every connection, waits for running handlers, joins every
