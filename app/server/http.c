@@ -117,6 +117,10 @@ struct bt_http_req {
     bool too_large; /* the streamed body passed max_body */
     bool responded; /* a response is queued; ignore further calls */
     uint64_t t0_ms;
+    /* A request built by bt_http_req_new() (mc == NULL): its arguments and
+     * headers, as name/value pairs. */
+    const char *const *fake_query;
+    const char *const *fake_headers;
 };
 
 struct bt_http_server {
@@ -357,14 +361,67 @@ const char *bt_http_path(const bt_http_req_t *r)
     return r->path;
 }
 
+/* The value of name in a NULL-terminated name/value list; headers match
+ * case-insensitively, as MHD does. */
+static const char *fake_lookup(const char *const *kv, const char *name, bool icase)
+{
+    for (; kv != NULL && kv[0] != NULL && kv[1] != NULL; kv += 2) {
+        if (icase ? strcasecmp(kv[0], name) == 0 : strcmp(kv[0], name) == 0)
+            return kv[1];
+    }
+    return NULL;
+}
+
 const char *bt_http_query(const bt_http_req_t *r, const char *key)
 {
+    if (r->mc == NULL)
+        return fake_lookup(r->fake_query, key, false);
     return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *bt_http_header(const bt_http_req_t *r, const char *name)
 {
+    if (r->mc == NULL)
+        return fake_lookup(r->fake_headers, name, true);
     return MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, name);
+}
+
+bt_http_req_t *bt_http_req_new(const char *method, const char *path, const char *const *query,
+                               const char *const *headers, const char *body, size_t body_len)
+{
+    bt_http_req_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->body = malloc(body_len + 1);
+    if (r->body == NULL) {
+        free(r);
+        return NULL;
+    }
+    if (body_len > 0)
+        memcpy(r->body, body, body_len);
+    r->body[body_len] = '\0';
+    r->body_len = body_len;
+    r->body_cap = body_len + 1;
+    r->method = method;
+    r->path = path;
+    r->fake_query = query;
+    r->fake_headers = headers;
+    return r;
+}
+
+void bt_http_req_free(bt_http_req_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->body);
+    free(r);
+}
+
+void bt_http_resp_deinit(bt_http_resp_t *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
 }
 
 const char *bt_http_body(const bt_http_req_t *r, size_t *len)

@@ -112,6 +112,15 @@ const char *bt_http_header(const bt_http_req_t *r, const char *name);
 /* The body, NUL-terminated (len excludes the NUL); "" when there is none. */
 const char *bt_http_body(const bt_http_req_t *r, size_t *len /* OUT */);
 
+/* A request that did not come from a connection, for tests and fuzzing of
+ * handlers: the strings are not copied (they must outlive the request)
+ * except the body. query and headers are NULL-terminated name/value lists
+ * ({"limit", "5", NULL}); header names match case-insensitively. Returns
+ * NULL when out of memory. */
+bt_http_req_t *bt_http_req_new(const char *method, const char *path, const char *const *query,
+                               const char *const *headers, const char *body, size_t body_len);
+void bt_http_req_free(bt_http_req_t *r);
+
 /* --------------------------------------------------------------- response */
 
 /* status + a body copied from text (JSON unless content_type says). */
@@ -123,6 +132,9 @@ void bt_http_resp_take(bt_http_resp_t *resp, int status, char *json);
  * JSON-escaped. */
 void bt_http_resp_error(bt_http_resp_t *resp, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Frees a response's body (for callers of a handler outside the server). */
+void bt_http_resp_deinit(bt_http_resp_t *resp);
+
 /* Adds a response header (name must be a static string). Ignored past
  * BT_HTTP_MAX_HEADERS_OUT. */
 void bt_http_resp_header(bt_http_resp_t *resp, const char *name, const char *value);
