@@ -170,7 +170,7 @@ static int teller_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
     }
     case MSG_RESULT:
     case BT_MSG_TIMEOUT: {
-        uint64_t corr = msg->corr & ~(1ull << 63);
+        uint64_t corr = bt_msg_corr(msg);
         for (int i = 0; i < PENDING; i++) {
             if (st->corr[i] != corr)
                 continue;

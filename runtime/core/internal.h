@@ -42,8 +42,8 @@ enum bt_sys_internal {
     BT_SYS_NAMED,                       /* bt_named_msg_t: a name was bound to this actor */
 };
 
-/* Correlation ids: bit 63 marks a reply; the rest identifies the ask. */
-#define BT_CORR_REPLY ((uint64_t)1 << 63)
+/* Correlation ids: bit 63 marks a reply (BT_CORR_REPLY, in baton.h); the
+ * rest identifies the ask. */
 
 typedef struct bt_watch_msg {
     bt_msg_t hdr;

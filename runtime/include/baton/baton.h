@@ -319,9 +319,20 @@ BT_API int bt_timer_cancel(bt_runtime_t *rt, bt_timer_t timer);
 
 /* ------------------------------------------------------------ ask / reply */
 
+/* A reply's hdr.corr is its ask's correlation id with this bit set, so a
+ * reply can never be taken for a request; bt_msg_corr() strips it. */
+#define BT_CORR_REPLY ((uint64_t)1 << 63)
+
+/* The correlation id of a reply or of a BT_MSG_TIMEOUT: the *corr that
+ * bt_ask() gave. */
+static inline uint64_t bt_msg_corr(const bt_msg_t *msg)
+{
+    return msg->corr & ~BT_CORR_REPLY;
+}
+
 /* Inside dispatch: sends request to `to` as a request. Exactly one of these
  * comes back to this actor as an ordinary message, matched by the
- * correlation id put in *corr and in the message's hdr.corr:
+ * correlation id put in *corr (compare it with bt_msg_corr(msg)):
  *  - the reply (sent with bt_reply()), before timeout_ns;
  *  - a BT_MSG_TIMEOUT, after it. A reply that arrives after its timeout
  *    is dropped and counted (bt_runtime_stats().late_replies), never
