@@ -106,6 +106,9 @@ static int cd_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
     case EX_K_PAUSE:
         c->paused = true;
         cd_ticks(ctx, c, false);
+        /* No tick is armed now, so nothing more happens until a resume:
+         * tell the executor the run is quiescent. */
+        ex_kind_paused(ctx, c->executor, c->run_id);
         break;
     case EX_K_STOP:
         cd_ticks(ctx, c, false);

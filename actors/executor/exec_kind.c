@@ -5,8 +5,11 @@
  * scheduler threads). Accepted: EX_K_RUN/PAUSE/RESUME/STOP from the
  * executor, BT_TO_STARTED/BT_TO_EXPIRED from the timeout registry, and its
  * own timers: a 5 ms tick that reaps the child with waitpid(WNOHANG) (so
- * the mailbox is never blocked behind a wait), the SIGKILL escalation and
- * the retry delay. Emitted: ex_kind_done/failed/stopped to the executor.
+ * the mailbox is never blocked behind a wait), the SIGKILL escalation, the
+ * retry delay, and a 1 ms pause check while a pause is unconfirmed.
+ * Emitted: ex_kind_done/failed/stopped/paused to the executor. A pause is
+ * confirmed (ex_kind_paused) only once every thread of every process of
+ * the group reads state T in /proc, once per EX_K_PAUSE (see jobkind.h).
  * State owned: the child's pid (its process group id too), the attempt
  * count, the run's deadline id. The child is reaped in every path,
  * including the actor's cleanup (SIGKILL to the group, then a blocking

@@ -1,22 +1,49 @@
 /*
  * executor.c: the executor actor, the one owner of the life of every run.
  *
- * DESIGN. Accepted: EX_MSG_START/PAUSE/RESUME/STOP/GET/LIST (asks), kind
- * reports (EX_K_PROGRESS/CHECKPOINT/DONE/FAILED/STOPPED), BT_MSG_DOWN of kind
- * actors, run store replies, and internal messages (boot, promote, recovery
- * failures, grace timers). Emitted: run store asks, EX_K_RUN/PAUSE/RESUME/
- * STOP to kind actors, ex_reply_t replies.
+ * DESIGN. Accepted: EX_MSG_START/PAUSE/RESUME/STOP/GET/LIST (asks),
+ * EX_MSG_STATS (ask, answered at once), kind reports (EX_K_PROGRESS/
+ * CHECKPOINT/DONE/FAILED/STOPPED/PAUSED), BT_MSG_DOWN of kind actors, run
+ * store replies, and internal messages (boot, promote, recovery failures,
+ * grace, pause-wait and retry timers). Emitted: run store asks,
+ * EX_K_RUN/PAUSE/RESUME/STOP to kind actors, ex_reply_t and ex_stats_reply_t
+ * replies.
  * State owned: the non-terminal runs (state, kind actor, FIFO position,
- * unsaved progress), the job table and the work queue.
- * Ordering: every message that may touch a run is copied into one FIFO work
- * queue and handled one at a time; while a store request is in flight,
- * nothing else is handled. So a decision and the store write it depends on
- * are one atomic step as seen by every other command: the run state in
- * memory changes only when the store has acknowledged the write, and the
- * reply is sent after that. The first item is the start-up recovery, so
- * commands wait until it is done. A reply is sent later than the dispatch
- * of its request by keeping an owned copy of the request, whose header
- * (from, corr) is all bt_reply() reads (the run store does the same).
+ * unsaved progress, a pause waiting for its kind, commands waiting behind
+ * it, an outcome waiting for the store), the job table, the work queue and
+ * the counters.
+ * Ordering: every message that may touch a run is copied into one work
+ * queue, and items are decided one at a time, inside the actor. Up to
+ * EX_MAX_INFLIGHT store requests are in flight at once (so the store's
+ * group commit batches them), each in a slot that locks its run (and a
+ * keyed start's key): later items about a locked run wait in the queue, in
+ * order, and items about other runs may pass them (none of them has been
+ * answered, so any order is a valid one). The run's state in memory
+ * changes only when the store has acknowledged the write, and the reply is
+ * sent after that; but the change is reserved before the write: a run
+ * moving from one state to another counts in both for the policy
+ * (max_running, max_pending, max_active), and a run being created counts
+ * in its job and its initial state, so every decision holds whether the
+ * writes in flight succeed or fail. The first item is the start-up
+ * recovery, which runs alone. A reply is sent later than the dispatch of
+ * its request by keeping an owned copy of the request, whose header (from,
+ * corr) is all bt_reply() reads (the run store does the same).
+ * Pause: a pause of a running run is made durable, then EX_K_PAUSE goes to
+ * the kind, and the reply waits for the kind's EX_K_PAUSED (counted, one
+ * per EX_K_PAUSE) or the job's stop grace (answered EX_REPLY_UNCONFIRMED,
+ * counted). Meanwhile a resume of the run waits aside (re-queued at the
+ * front once the pause is answered); a stop proceeds at once, and the run's
+ * end answers the pause (with the end state). Each command is answered
+ * exactly once: a waiting command lives in exactly one place (the run's
+ * pause slot, its stop waiters, its deferred list, or the in-flight slot).
+ * Store failures: a client's command that the store fails is answered
+ * store_error and changes nothing. An outcome the kind reported (or that
+ * recovery, a forced stop or a lost kind decided) is kept in memory as the
+ * run "ending" and written again with exponential backoff (10 ms doubling
+ * to 2 s) until the store takes it; meanwhile the run keeps its state and
+ * its slots, refuses pause and resume, and a stop waits for the outcome.
+ * Unsaved progress is retried the same way; a failed promotion of a
+ * pending run is retried by a backoff timer of its own.
  */
 #define _GNU_SOURCE
 #include "executor.h"
@@ -41,8 +68,9 @@ enum ex_internal_id {
     EX_I_RETRY,              /* ex_grace_t: retry a run's kind-caused write */
 };
 
-#define RETRY_MIN_NS (10 * MS)
-#define RETRY_MAX_NS (2000 * MS)
+#define RETRY_MIN_NS    (10 * MS)
+#define EX_MAX_INFLIGHT 64 /* store requests in flight at once */
+#define RETRY_MAX_NS    (2000 * MS)
 
 typedef struct ex_grace {
     bt_msg_t hdr;
@@ -93,6 +121,11 @@ typedef struct run {
     bool has_retry;
     bt_timer_t retry;
     uint64_t backoff_ns;
+    /* A store request about this run is in flight (its slot locks it):
+     * items about the run wait; inflight_to is the state it is moving to
+     * (RS_NONE for progress), counted as reserved by the policy. */
+    bool inflight;
+    rs_state_t inflight_to;
 } run_t;
 
 typedef struct job {
@@ -123,8 +156,11 @@ enum op {
 typedef struct inflight {
     enum op op;
     bool busy;
-    bt_msg_t *cmd; /* owned copy of what is being handled */
-    char run_id[EX_RUN_ID_MAX];
+    uint64_t corr;              /* of the store ask; 0 while a boot waits for its retry */
+    bt_msg_t *cmd;              /* owned copy of what is being handled */
+    char run_id[EX_RUN_ID_MAX]; /* the run it locks ("" none) */
+    uint32_t job;               /* OP_CREATE: the job the new run reserves a place in */
+    char key[EX_IDEM_KEY_MAX];  /* OP_KEYCHECK, OP_CREATE: the key it locks ("" none) */
     rs_state_t from, to;
     const char *verb;
     /* OP_PROGRESS followed by a finish. */
@@ -146,10 +182,12 @@ typedef struct exec {
     uint64_t next_seq;
     qnode_t *qhead, *qtail;
     uint32_t qlen;
-    inflight_t in;
+    inflight_t slots[EX_MAX_INFLIGHT]; /* store round trips in flight */
+    inflight_t *cur;                   /* the slot of the item being handled */
+    bool booting;                      /* recovery: nothing else runs meanwhile */
     uint64_t promote_backoff_ns;
     bool promote_retry_armed;
-    ex_stats_t st; /* counters; hdr unused */
+    ex_stats_reply_t st; /* counters; hdr unused */
 } exec_t;
 
 /* ----------------------------------------------------------- errors */
@@ -406,11 +444,30 @@ static void run_remove(exec_t *ex, run_t *r)
     run_free(r);
 }
 
+/* Runs in state st for the policy: those in it, those moving to it (a
+ * reservation made before the store write), and runs being created in it.
+ * A run that is moving counts in both its states until the store answers,
+ * so a limit holds whether the write succeeds or fails. */
 static uint32_t count_state(const exec_t *ex, rs_state_t st)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < ex->nruns; i++)
-        n += ex->runs[i]->state == st;
+    for (uint32_t i = 0; i < ex->nruns; i++) {
+        const run_t *r = ex->runs[i];
+        n += r->state == st || (r->inflight && r->inflight_to == st);
+    }
+    for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++)
+        n += ex->slots[i].busy && ex->slots[i].op == OP_CREATE && ex->slots[i].to == st;
+    return n;
+}
+
+/* Runs of job jx being created (reserved places in the job). */
+static uint32_t creating(const exec_t *ex, uint32_t jx, rs_state_t st)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++) {
+        const inflight_t *in = &ex->slots[i];
+        n += in->busy && in->op == OP_CREATE && in->job == jx && (st == RS_NONE || in->to == st);
+    }
     return n;
 }
 
@@ -494,15 +551,26 @@ static void reply_flagged(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *req, uint32
 }
 
 /* Sends req to the store as the one request in flight. */
+/* Sends req to the store from the current slot, which locks its run (and
+ * reserves the state it moves to) until the answer. */
 static bool store_ask(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *req)
 {
+    inflight_t *in = ex->cur;
     if (req == NULL)
         return false;
-    if (bt_ask(ctx, ex->store, req, ex->store_timeout_ns, NULL) != BT_OK) {
+    uint64_t corr = 0;
+    if (bt_ask(ctx, ex->store, req, ex->store_timeout_ns, &corr) != BT_OK) {
         bt_msg_free(req);
         return false;
     }
-    ex->in.busy = true;
+    in->busy = true;
+    in->corr = corr;
+    run_t *r = in->run_id[0] ? run_find(ex, in->run_id) : NULL;
+    if (r != NULL) {
+        r->inflight = true;
+        r->inflight_to =
+            in->op == OP_MOVE || in->op == OP_FINISH || in->then_finish ? in->to : RS_NONE;
+    }
     return true;
 }
 
@@ -585,9 +653,9 @@ static bool cmd_valid(const bt_msg_t *m)
 static bool lookup_refuse(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, const char *verb)
 {
     const ex_cmd_t *c = (const ex_cmd_t *)cmd;
-    ex->in.op = OP_LOOKUP;
-    ex->in.verb = verb;
-    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", c->run_id);
+    ex->cur->op = OP_LOOKUP;
+    ex->cur->verb = verb;
+    snprintf(ex->cur->run_id, sizeof(ex->cur->run_id), "%s", c->run_id);
     if (store_ask(ctx, ex, rs_req_get(c->run_id)))
         return true;
     reply(ctx, ex, cmd, EX_ESTORE, c->run_id, RS_NONE, "run %s: cannot ask the store", c->run_id);
@@ -617,10 +685,10 @@ static bool ask_transition(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, r
 static bool move(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
                  const char *cause)
 {
-    ex->in.op = OP_MOVE;
-    ex->in.from = r->state;
-    ex->in.to = to;
-    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", r->id);
+    ex->cur->op = OP_MOVE;
+    ex->cur->from = r->state;
+    ex->cur->to = to;
+    snprintf(ex->cur->run_id, sizeof(ex->cur->run_id), "%s", r->id);
     return ask_transition(ctx, ex, cmd, r, to, cause, NULL);
 }
 
@@ -662,9 +730,9 @@ static void schedule_promote(bt_ctx_t *ctx, exec_t *ex)
 /* Writes r's unsaved progress. */
 static bool flush_progress(bt_ctx_t *ctx, exec_t *ex, run_t *r)
 {
-    ex->in.op = OP_PROGRESS;
-    ex->in.then_finish = false;
-    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", r->id);
+    ex->cur->op = OP_PROGRESS;
+    ex->cur->then_finish = false;
+    snprintf(ex->cur->run_id, sizeof(ex->cur->run_id), "%s", r->id);
     if (store_ask(ctx, ex, rs_req_progress(r->id, r->done, r->total, r->ckpt, r->ckpt_len)))
         return true;
     schedule_retry(ctx, ex, r);
@@ -786,7 +854,7 @@ static bool start_decide(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
     }
     const job_t *j = &ex->jobs[jx];
     const char *params = c->params_len > 0 ? c->params : "{}";
-    uint32_t active = 0;
+    uint32_t active = creating(ex, (uint32_t)jx, RS_NONE); /* reserved by starts in flight */
     const run_t *other = NULL;
     for (uint32_t i = 0; i < ex->nruns; i++)
         if (ex->runs[i]->job == (uint32_t)jx) {
@@ -794,9 +862,14 @@ static bool start_decide(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
             other = ex->runs[i];
         }
     if (active >= j->max_active) {
-        reply(ctx, ex, cmd, EX_ECONFLICT, other->id, other->state,
-              "job %s already has %u active run(s): run %s is %s; cannot start another", j->name,
-              active, other->id, rs_state_name(other->state));
+        if (other != NULL)
+            reply(ctx, ex, cmd, EX_ECONFLICT, other->id, other->state,
+                  "job %s already has %u active run(s): run %s is %s; cannot start another",
+                  j->name, active, other->id, rs_state_name(other->state));
+        else
+            reply(ctx, ex, cmd, EX_ECONFLICT, "", RS_NONE,
+                  "job %s already has %u active run(s), being started; cannot start another",
+                  j->name, active);
         return false;
     }
     rs_state_t initial = count_state(ex, RS_RUNNING) < ex->max_running ? RS_RUNNING : RS_PENDING;
@@ -806,8 +879,9 @@ static bool start_decide(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
               ex->max_pending);
         return false;
     }
-    ex->in.op = OP_CREATE;
-    ex->in.to = initial;
+    ex->cur->op = OP_CREATE;
+    ex->cur->to = initial;
+    ex->cur->job = (uint32_t)jx;
     if (store_ask(ctx, ex,
                   rs_req_create_keyed(j->name, params, initial,
                                       c->idem_key[0] != '\0' ? c->idem_key : NULL)))
@@ -839,7 +913,8 @@ static bool do_start(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
         return start_decide(ctx, ex, cmd);
     /* Keyed: the store decides whether the key is new (it outlives this
      * actor); the decision itself waits, as every command does. */
-    ex->in.op = OP_KEYCHECK;
+    ex->cur->op = OP_KEYCHECK;
+    snprintf(ex->cur->key, sizeof(ex->cur->key), "%s", c->idem_key);
     if (store_ask(ctx, ex, rs_req_find_key(c->idem_key)))
         return true;
     reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE, "job %s: the store could not be asked", j->name);
@@ -894,19 +969,27 @@ static bool do_resume(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
      * job's slots (possible after max_active was lowered, or with paused
      * runs recovered beside new ones). */
     const job_t *j = &ex->jobs[r->job];
-    uint32_t busy = 0;
+    uint32_t busy = creating(ex, r->job, RS_NONE);
     const run_t *other = NULL;
     for (uint32_t i = 0; i < ex->nruns; i++) {
         const run_t *o = ex->runs[i];
-        if (o != r && o->job == r->job && (o->state == RS_RUNNING || o->state == RS_PENDING)) {
+        bool holds =
+            o->state == RS_RUNNING || o->state == RS_PENDING ||
+            (o->inflight && (o->inflight_to == RS_RUNNING || o->inflight_to == RS_PENDING));
+        if (o != r && o->job == r->job && holds) {
             busy++;
             other = o;
         }
     }
     if (busy >= j->max_active) {
-        reply(ctx, ex, cmd, EX_ECONFLICT, r->id, r->state,
-              "run %s is paused; cannot resume while run %s of job %s is %s", r->id, other->id,
-              j->name, rs_state_name(other->state));
+        if (other != NULL)
+            reply(ctx, ex, cmd, EX_ECONFLICT, r->id, r->state,
+                  "run %s is paused; cannot resume while run %s of job %s is %s", r->id, other->id,
+                  j->name, rs_state_name(other->state));
+        else
+            reply(ctx, ex, cmd, EX_ECONFLICT, r->id, r->state,
+                  "run %s is paused; cannot resume while a run of job %s is being started", r->id,
+                  j->name);
         return false;
     }
     rs_state_t to = count_state(ex, RS_RUNNING) < ex->max_running ? RS_RUNNING : RS_PENDING;
@@ -975,7 +1058,7 @@ static bool do_stop(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
 static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
                    const char *cause, const char *error)
 {
-    inflight_t *in = &ex->in;
+    inflight_t *in = ex->cur;
     snprintf(in->run_id, sizeof(in->run_id), "%s", r->id);
     in->from = r->state;
     in->to = to;
@@ -1011,21 +1094,35 @@ static bool end_run(bt_ctx_t *ctx, exec_t *ex, run_t *r, rs_state_t to, const ch
     return finish(ctx, ex, NULL, r, to, cause, error);
 }
 
+/* EX_K_PAUSED. Handled as it arrives, not queued: it writes nothing and
+ * only answers a pause that is already durable, so it need not wait behind
+ * other commands' store round trips (it would, in the queue, adding one
+ * round trip per queued command to every pause). */
+static void on_paused(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *m)
+{
+    const ex_kind_report_t *k = (const ex_kind_report_t *)m;
+    if (m->size < sizeof(*k))
+        return; /* not built by ex_kind_paused() */
+    run_t *r = run_find(ex, k->run_id);
+    if (r == NULL || r->actor != m->from || r->ending)
+        return; /* a late report from a run that has ended or restarted */
+    /* One confirmation per EX_K_PAUSE, in order: the waiting pause is the
+     * last one sent, confirmed when none is owed any more. */
+    if (r->pauses_owed > 0)
+        r->pauses_owed--;
+    if (r->pauses_owed == 0 && r->pause_cmd != NULL)
+        answer_pause(ctx, ex, r, 0, r->state);
+}
+
 static bool do_report(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
 {
     const ex_kind_report_t *k = (const ex_kind_report_t *)m;
+    if (m->size < sizeof(*k) || m->size < sizeof(*k) + k->len)
+        return false; /* not built by the report helpers */
     run_t *r = run_find(ex, k->run_id);
     if (r == NULL || r->actor != m->from || r->ending)
         return false; /* a late report from a run that has ended or restarted */
     switch (m->id) {
-    case EX_K_PAUSED:
-        /* One confirmation per EX_K_PAUSE, in order: the waiting pause is
-         * the last one sent, confirmed when none is owed any more. */
-        if (r->pauses_owed > 0)
-            r->pauses_owed--;
-        if (r->pauses_owed == 0 && r->pause_cmd != NULL)
-            answer_pause(ctx, ex, r, 0, r->state);
-        return false;
     case EX_K_CHECKPOINT: {
         void *p = k->len > 0 ? malloc(k->len) : NULL;
         if (k->len > 0 && p == NULL)
@@ -1126,16 +1223,16 @@ static bool do_grace(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
     return end_run(ctx, ex, r, RS_STOPPED, "forced stop", "forced after the stop grace");
 }
 
-static bool do_pause_wait(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+/* EX_I_PAUSE_WAIT, handled as it arrives (as on_paused). */
+static void on_pause_wait(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *m)
 {
     const ex_grace_t *g = (const ex_grace_t *)m;
     run_t *r = run_find(ex, g->run_id);
     if (r == NULL || r->pause_cmd == NULL || g->gen != r->pause_gen)
-        return false; /* answered meanwhile */
+        return; /* answered meanwhile */
     r->has_pause_timer = false;
     ex->st.pause_timeouts++;
     answer_pause(ctx, ex, r, EX_REPLY_UNCONFIRMED, r->state);
-    return false;
 }
 
 static bool do_retry(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
@@ -1166,10 +1263,10 @@ static bool do_promote(bt_ctx_t *ctx, exec_t *ex)
     }
     if (best == NULL)
         return false;
-    ex->in.op = OP_MOVE;
-    ex->in.from = RS_PENDING;
-    ex->in.to = RS_RUNNING;
-    snprintf(ex->in.run_id, sizeof(ex->in.run_id), "%s", best->id);
+    ex->cur->op = OP_MOVE;
+    ex->cur->from = RS_PENDING;
+    ex->cur->to = RS_RUNNING;
+    snprintf(ex->cur->run_id, sizeof(ex->cur->run_id), "%s", best->id);
     if (store_ask(ctx, ex, rs_req_transition(best->id, RS_PENDING, RS_RUNNING, "slot", NULL)))
         return true;
     schedule_promote(ctx, ex);
@@ -1192,10 +1289,19 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
     }
     switch (m->id) {
     case EX_I_BOOT:
-        ex->in.op = OP_BOOT;
+        ex->cur->op = OP_BOOT;
+        ex->booting = true; /* nothing else until recovery is done */
         if (store_ask(ctx, ex, rs_req_recovery()))
             return true;
-        return false;
+        ex->cur->busy = true; /* ask again after a while */
+        ex->cur->corr = 0;
+        {
+            bt_msg_t *t = bt_msg_new(sizeof(bt_msg_t), EX_I_BOOT_RETRY);
+            if (t != NULL &&
+                bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), t, 100 * MS, 0, NULL) != BT_OK)
+                bt_msg_free(t);
+        }
+        return true;
     case EX_MSG_START:
         return do_start(ctx, ex, m);
     case EX_MSG_PAUSE:
@@ -1204,10 +1310,13 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
         return do_resume(ctx, ex, m);
     case EX_MSG_STOP:
         return do_stop(ctx, ex, m);
+    case EX_MSG_READY: /* queued behind recovery: answered once it is done */
+        reply(ctx, ex, m, EX_OK, "", RS_NONE, NULL);
+        return false;
     case EX_MSG_GET:
     case EX_MSG_LIST: {
         const ex_cmd_t *c = (const ex_cmd_t *)m;
-        ex->in.op = OP_FORWARD;
+        ex->cur->op = OP_FORWARD;
         bt_msg_t *req = m->id == EX_MSG_GET ? rs_req_get(c->run_id)
                                             : rs_req_list(c->job[0] ? c->job : NULL, 0, NULL, 0);
         if (store_ask(ctx, ex, req))
@@ -1220,7 +1329,6 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
     case EX_K_DONE:
     case EX_K_FAILED:
     case EX_K_STOPPED:
-    case EX_K_PAUSED:
         return do_report(ctx, ex, m);
     case BT_MSG_DOWN:
         return do_down(ctx, ex, m);
@@ -1228,8 +1336,6 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
         return do_grace(ctx, ex, m);
     case EX_I_LOST:
         return do_lost(ctx, ex, m);
-    case EX_I_PAUSE_WAIT:
-        return do_pause_wait(ctx, ex, m);
     case EX_I_RETRY:
         return do_retry(ctx, ex, m);
     case EX_I_PROMOTE:
@@ -1302,7 +1408,7 @@ static void after_boot(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep)
 static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int status,
                         const char *smsg)
 {
-    inflight_t *in = &ex->in;
+    inflight_t *in = ex->cur;
     bt_msg_t *cmd = in->cmd;
     run_t *r = in->run_id[0] ? run_find(ex, in->run_id) : NULL;
     switch (in->op) {
@@ -1314,6 +1420,7 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
                 bt_msg_free(m);
             return true; /* stays busy: commands wait for recovery */
         }
+        ex->booting = false;
         after_boot(ctx, ex, rep);
         return false;
     case OP_KEYCHECK: {
@@ -1339,7 +1446,7 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
                   c->job, smsg);
             return false;
         }
-        ex->st.transitions[in->to]++;
+        ex->st.transitions[RS_NONE][in->to]++;
         run_t *nr = run_add(ex, rep->run_id, (uint32_t)job_find(ex, c->job), in->to,
                             c->params_len > 0 ? c->params : "{}");
         if (nr == NULL) {
@@ -1365,7 +1472,7 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
                 schedule_promote(ctx, ex);
             return false;
         }
-        ex->st.transitions[in->to]++;
+        ex->st.transitions[r->state][in->to]++;
         r->state = in->to;
         if (in->to == RS_PAUSED && in->from == RS_RUNNING) {
             qpush_internal(ex, EX_I_PROMOTE, true);
@@ -1419,8 +1526,7 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
                 return true;
             if (!r->ending)
                 reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
-                      "run %s is %s; the store could not be asked", r->id,
-                      rs_state_name(r->state));
+                      "run %s is %s; the store could not be asked", r->id, rs_state_name(r->state));
             else
                 schedule_retry(ctx, ex, r);
         }
@@ -1467,7 +1573,7 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
                 return false;
             }
         }
-        ex->st.transitions[in->to]++;
+        ex->st.transitions[r->state][in->to]++;
         bool was_running = r->state == RS_RUNNING;
         if (r->has_grace)
             (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->grace);
@@ -1489,7 +1595,7 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
     case OP_FORWARD:
         if (rep != NULL) {
             count_reply(ex, cmd->id,
-                        rep->status == RS_OK                                             ? EX_OK
+                        rep->status == RS_OK                                      ? EX_OK
                         : rep->status == RS_ENOTFOUND || rep->status == RS_EINVAL ? EX_ENOTFOUND
                                                                                   : EX_ESTORE);
             bt_msg_t *copy = msg_dup(&rep->hdr);
@@ -1521,39 +1627,154 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
     return false;
 }
 
-/* Handles queued work until a store request is in flight. */
-static void pump(bt_ctx_t *ctx, exec_t *ex)
+/* The run a queued item is about, or NULL. */
+static run_t *item_run(exec_t *ex, const bt_msg_t *m)
 {
-    while (!ex->in.busy) {
-        bt_msg_t *m = qpop(ex);
-        if (m == NULL)
-            return;
-        memset(&ex->in, 0, sizeof(ex->in));
-        ex->in.cmd = m;
-        bool kept = handle(ctx, ex, m);
-        if (ex->in.busy)
-            continue; /* m is freed when the store answers */
-        ex->in.cmd = NULL;
-        if (!kept)
-            bt_msg_free(m);
+    switch (m->id) {
+    case EX_MSG_PAUSE:
+    case EX_MSG_RESUME:
+    case EX_MSG_STOP:
+    case EX_I_RECOVER_FAIL:
+        return m->size >= sizeof(ex_cmd_t) ? run_find(ex, ((const ex_cmd_t *)m)->run_id) : NULL;
+    case EX_K_PROGRESS:
+    case EX_K_CHECKPOINT:
+    case EX_K_DONE:
+    case EX_K_FAILED:
+    case EX_K_STOPPED:
+        return m->size >= sizeof(ex_kind_report_t)
+                   ? run_find(ex, ((const ex_kind_report_t *)m)->run_id)
+                   : NULL;
+    case EX_I_GRACE:
+    case EX_I_LOST:
+    case EX_I_RETRY:
+        return run_find(ex, ((const ex_grace_t *)m)->run_id);
+    default:
+        return NULL;
     }
 }
 
-static void on_store(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int status, const char *smsg)
+/* Whether a queued item must wait: its run has a store request in flight,
+ * or (a keyed start) its key has. Items about one run keep their order;
+ * items about different runs may pass each other, which is safe because
+ * none of them has been answered yet, and each is decided against the
+ * acknowledged state plus every reservation in flight. */
+static bool item_blocked(exec_t *ex, const bt_msg_t *m)
 {
-    if (!ex->in.busy)
+    if (m->id == EX_MSG_START && m->size >= sizeof(ex_cmd_t)) {
+        const ex_cmd_t *c = (const ex_cmd_t *)m;
+        if (c->idem_key[0] == '\0' || memchr(c->idem_key, 0, sizeof(c->idem_key)) == NULL)
+            return false;
+        for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++) {
+            const inflight_t *in = &ex->slots[i];
+            if (in->busy && (in->op == OP_KEYCHECK || in->op == OP_CREATE) &&
+                strcmp(in->key, c->idem_key) == 0)
+                return true;
+        }
+        return false;
+    }
+    const run_t *r = item_run(ex, m);
+    return r != NULL && r->inflight;
+}
+
+static inflight_t *free_slot(exec_t *ex)
+{
+    for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++)
+        if (!ex->slots[i].busy)
+            return &ex->slots[i];
+    return NULL;
+}
+
+/* Handles queued work, in order except that an item whose run (or key) is
+ * locked by a request in flight waits and later items may go first, until
+ * the queue has only waiting items or every slot is in flight. Recovery
+ * (the first item) runs alone. */
+static void pump(bt_ctx_t *ctx, exec_t *ex)
+{
+    qnode_t **pp = &ex->qhead, *prev = NULL;
+    while (*pp != NULL && !ex->booting) {
+        inflight_t *slot = free_slot(ex);
+        if (slot == NULL)
+            return;
+        qnode_t *n = *pp;
+        if (item_blocked(ex, n->m)) {
+            prev = n;
+            pp = &n->next;
+            continue;
+        }
+        *pp = n->next;
+        if (ex->qtail == n)
+            ex->qtail = prev;
+        ex->qlen--;
+        bt_msg_t *m = n->m;
+        free(n);
+        memset(slot, 0, sizeof(*slot));
+        slot->cmd = m;
+        ex->cur = slot;
+        bool kept = handle(ctx, ex, m);
+        if (!slot->busy) {
+            slot->cmd = NULL;
+            if (!kept)
+                bt_msg_free(m);
+        } /* else m is freed when the store answers */
+        /* Handlers may push to the front: look from the head again. */
+        pp = &ex->qhead;
+        prev = NULL;
+    }
+}
+
+/* Queues a promotion when a pending run could start and none is queued.
+ * With round trips overlapping, a slot may free up (a pause saved, a
+ * resume failed) before the pending run it is for exists in memory (its
+ * creation still in flight), so every answer checks again. */
+static void maybe_promote(exec_t *ex)
+{
+    if (count_state(ex, RS_RUNNING) >= ex->max_running)
         return;
-    ex->in.busy = false;
+    bool candidate = false;
+    for (uint32_t i = 0; i < ex->nruns && !candidate; i++) {
+        const run_t *r = ex->runs[i];
+        candidate = r->state == RS_PENDING && !r->inflight && !r->stopping && !r->ending;
+    }
+    if (!candidate)
+        return;
+    for (const qnode_t *n = ex->qhead; n != NULL; n = n->next)
+        if (n->m->id == EX_I_PROMOTE)
+            return;
+    qpush_internal(ex, EX_I_PROMOTE, false);
+}
+
+static void on_store(bt_ctx_t *ctx, exec_t *ex, uint64_t corr, const rs_reply_t *rep, int status,
+                     const char *smsg)
+{
+    inflight_t *slot = NULL;
+    /* A reply's hdr.corr is the ask's id with the top bit set (the
+     * runtime's reply mark, BT_CORR_REPLY in runtime/core/internal.h; ask
+     * ids never have it), a timeout's is the id itself. */
+    corr &= ~((uint64_t)1 << 63);
+    for (uint32_t i = 0; i < EX_MAX_INFLIGHT && slot == NULL; i++)
+        if (ex->slots[i].busy && ex->slots[i].corr == corr && corr != 0)
+            slot = &ex->slots[i];
+    if (slot == NULL)
+        return; /* not ours, or late */
+    slot->busy = false;
+    run_t *r = slot->run_id[0] ? run_find(ex, slot->run_id) : NULL;
+    if (r != NULL)
+        r->inflight = false;
     if (store_failed(status))
         ex->st.store_failures++;
+    ex->cur = slot;
     bool again = continue_op(ctx, ex, rep, status, smsg);
-    if (again) {
-        if (ex->in.op == OP_BOOT)
-            ex->in.busy = true; /* waiting for the retry timer */
+    if (again && slot->op == OP_BOOT && !slot->busy) {
+        slot->busy = true; /* waiting for the retry timer */
+        slot->corr = 0;
         return;
     }
-    bt_msg_free(ex->in.cmd);
-    ex->in.cmd = NULL;
+    if (!again) {
+        bt_msg_free(slot->cmd);
+        slot->cmd = NULL;
+    }
+    if (!ex->booting)
+        maybe_promote(ex);
     pump(ctx, ex);
 }
 
@@ -1615,17 +1836,22 @@ static int ex_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
     switch (msg->id) {
     case RS_MSG_REPLY: {
         const rs_reply_t *rep = (const rs_reply_t *)msg;
-        on_store(ctx, ex, rep, rep->status, rep->message);
+        on_store(ctx, ex, msg->corr, rep, rep->status, rep->message);
         return BT_OK;
     }
     case BT_MSG_TIMEOUT:
-        on_store(ctx, ex, NULL, BT_ETIMEDOUT, "the store did not answer in time");
+        on_store(ctx, ex, msg->corr, NULL, BT_ETIMEDOUT, "the store did not answer in time");
         return BT_OK;
     case EX_I_BOOT_RETRY:
-        if (ex->in.busy && ex->in.op == OP_BOOT) {
-            ex->in.busy = false;
+        for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++)
+            if (ex->slots[i].busy && ex->slots[i].op == OP_BOOT && ex->slots[i].corr == 0)
+                ex->cur = &ex->slots[i];
+        if (ex->booting && ex->cur != NULL && ex->cur->busy && ex->cur->op == OP_BOOT &&
+            ex->cur->corr == 0) {
+            ex->cur->busy = false;
             if (!store_ask(ctx, ex, rs_req_recovery())) {
-                ex->in.busy = true;
+                ex->cur->busy = true;
+                ex->cur->corr = 0;
                 bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), EX_I_BOOT_RETRY);
                 if (m != NULL && bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), m, 100 * MS, 0,
                                                 NULL) != BT_OK)
@@ -1633,11 +1859,19 @@ static int ex_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
             }
         }
         return BT_OK;
+    case EX_K_PAUSED:
+        on_paused(ctx, ex, msg);
+        pump(ctx, ex); /* commands released from behind the pause */
+        return BT_OK;
+    case EX_I_PAUSE_WAIT:
+        on_pause_wait(ctx, ex, msg);
+        pump(ctx, ex);
+        return BT_OK;
     case EX_MSG_STATS: {
         /* Read-only and store-free: answered at once, not queued. */
         if (!bt_msg_is_request(msg))
             return BT_OK;
-        ex_stats_t *s = BT_MSG_NEW(ex_stats_t, EX_MSG_STATS_REPLY);
+        ex_stats_reply_t *s = BT_MSG_NEW(ex_stats_reply_t, EX_MSG_STATS_REPLY);
         if (s == NULL)
             return BT_OK;
         bt_msg_t hdr = s->hdr;
@@ -1676,8 +1910,10 @@ static void ex_free(exec_t *ex)
     bt_msg_t *m;
     while ((m = qpop(ex)) != NULL)
         bt_msg_free(m);
-    bt_msg_free(ex->in.cmd);
-    ex->in.cmd = NULL;
+    for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++) {
+        bt_msg_free(ex->slots[i].cmd);
+        ex->slots[i].cmd = NULL;
+    }
     for (uint32_t i = 0; ex->jobs != NULL && i < ex->njobs; i++)
         free(ex->jobs[i].name);
     free(ex->jobs);

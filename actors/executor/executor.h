@@ -6,10 +6,12 @@
  * run blocks it, or a pause/stop of a missing run are refused by
  * construction. Each command gets one reply: ex_reply_t for start, pause,
  * resume and stop; for get and list, a copy of the run store's rs_reply_t
- * (read it with rs_reply_run()). An accepted command is durable in the run
- * store before its reply. Commands sent before start-up recovery is done
- * wait for it. Messages: after a successful send a message belongs to the
- * runtime (see baton.h).
+ * (read it with rs_reply_run()); ex_stats_reply_t for EX_MSG_STATS. An accepted
+ * command is durable in the run store before its reply; a pause of a
+ * running run is answered once its kind confirms the run is quiescent (or
+ * after the job's stop grace, flagged EX_REPLY_UNCONFIRMED). Commands sent
+ * before start-up recovery is done wait for it. Messages: after a
+ * successful send a message belongs to the runtime (see baton.h).
  */
 #ifndef BATON_EXECUTOR_H
 #define BATON_EXECUTOR_H
@@ -82,8 +84,9 @@ enum ex_msg_id {
     EX_MSG_GET,                 /* ex_cmd_t: run_id -> rs_reply_t copy */
     EX_MSG_LIST,                /* ex_cmd_t: job ("" any) -> rs_reply_t copy */
     EX_MSG_REPLY,               /* ex_reply_t */
-    EX_MSG_STATS,               /* bt_msg_t (any payload ignored) -> ex_stats_t */
-    EX_MSG_STATS_REPLY,         /* ex_stats_t */
+    EX_MSG_STATS,               /* bt_msg_t (any payload ignored) -> ex_stats_reply_t */
+    EX_MSG_STATS_REPLY,         /* ex_stats_reply_t */
+    EX_MSG_READY,               /* bt_msg_t -> ex_reply_t EX_OK, once start-up recovery is done */
     EX_MSG_END_
 };
 
@@ -117,10 +120,19 @@ bt_msg_t *ex_cmd_new(uint32_t id, const char *run_id, const char *job, const cha
 bt_msg_t *ex_cmd_new_keyed(uint32_t id, const char *run_id, const char *job, const char *params,
                            const char *idem_key);
 
-/* ex_reply_t.flags */
-#define EX_REPLY_REPLAYED    0x1u /* start: the key's run, created earlier; nothing new */
-#define EX_REPLY_UNCONFIRMED 0x2u /* pause: durable, but the kind did not confirm it was
-                                     quiescent within the job's stop grace */
+/* ex_reply_t.flags bits. REPLAYED: a start answered with the run its
+ * idempotency key created earlier (nothing new). UNCONFIRMED: a pause that
+ * is durable, but whose kind did not confirm within the job's stop grace
+ * that the run stopped making progress. Test a flag with
+ * `r->flags & EX_REPLY_REPLAYED`, or with the macro of the same name,
+ * `EX_REPLY_REPLAYED(r)` (a function-like macro is expanded only when
+ * followed by a parenthesis, so both forms work). */
+enum ex_reply_flag {
+    EX_REPLY_REPLAYED = 0x1u,
+    EX_REPLY_UNCONFIRMED = 0x2u,
+};
+#define EX_REPLY_REPLAYED(r)    (((r)->flags & EX_REPLY_REPLAYED) != 0)
+#define EX_REPLY_UNCONFIRMED(r) (((r)->flags & EX_REPLY_UNCONFIRMED) != 0)
 
 typedef struct ex_reply {
     bt_msg_t hdr; /* id EX_MSG_REPLY */
@@ -131,7 +143,7 @@ typedef struct ex_reply {
     char message[320]; /* names the run and its state; "" on success (but see flags) */
 } ex_reply_t;
 
-/* Command kinds and outcomes, the two indexes of ex_stats_t.commands. An
+/* Command kinds and outcomes, the two indexes of ex_stats_reply_t.commands. An
  * outcome index is 0 for EX_OK and 1..7 for EX_EBADREQ..EX_EINTERNAL
  * (ex_outcome_index); ex_err_code() names them ("ok" for 0 is the
  * caller's). */
@@ -150,17 +162,18 @@ int ex_outcome_index(int status);
 /* The answer to EX_MSG_STATS: a snapshot of the executor's counters, taken
  * inside the actor (so consistent with each other), answered at once
  * (not queued behind store requests). Counters count since spawn. */
-typedef struct ex_stats {
-    bt_msg_t hdr;                                          /* id EX_MSG_STATS_REPLY */
+typedef struct ex_stats_reply {
+    bt_msg_t hdr;                                           /* id EX_MSG_STATS_REPLY */
     uint64_t commands[EX_CMD_KIND_COUNT][EX_OUTCOME_COUNT]; /* replies sent, by kind, outcome */
-    uint64_t replayed;             /* starts answered from their idempotency key */
-    uint64_t transitions[RS_STATE_COUNT]; /* store-acknowledged creations and moves, by target */
+    uint64_t replayed; /* starts answered from their idempotency key */
+    /* Store-acknowledged moves [from][to]; creations are [RS_NONE][initial]. */
+    uint64_t transitions[RS_STATE_COUNT][RS_STATE_COUNT];
     uint64_t pause_timeouts;       /* pauses answered without the kind's confirmation */
     uint64_t store_failures;       /* store requests that failed or timed out */
     uint64_t store_retries;        /* kind-caused writes retried after a store failure */
     uint32_t runs[RS_STATE_COUNT]; /* non-terminal runs held now, by state */
     uint32_t retrying;             /* runs whose outcome waits for a store retry */
     uint32_t queued;               /* work items waiting in the executor */
-} ex_stats_t;
+} ex_stats_reply_t;
 
 #endif

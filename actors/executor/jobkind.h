@@ -9,8 +9,14 @@
  * should stop itself (bt_stop_self). After EX_K_PAUSE, once the run makes no
  * more progress (its process is stopped, its request aborted), the kind
  * confirms with ex_kind_paused(); the executor answers the pause only then
- * (or after the job's stop grace, if the kind never confirms). Messages: after a successful send a
- * message belongs to the runtime (see baton.h).
+ * (or after the job's stop grace, if the kind never confirms). Confirm each
+ * EX_K_PAUSE exactly once, in order, even when an EX_K_RESUME arrives before
+ * the run is quiescent (confirm, then resume): the executor matches
+ * confirmations to pauses by count. An outcome (done, failed, stopped) also
+ * answers a pause still waiting, so after EX_K_STOP no confirmation is
+ * needed. A kind with nothing running confirms in its EX_K_PAUSE handler.
+ * Messages: after a successful send a message belongs to the runtime (see
+ * baton.h).
  */
 #ifndef BATON_EXECUTOR_JOBKIND_H
 #define BATON_EXECUTOR_JOBKIND_H
@@ -91,6 +97,7 @@ int ex_kind_checkpoint(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id, int
 int ex_kind_done(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id);
 int ex_kind_failed(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id, const char *error);
 int ex_kind_stopped(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id);
+/* The run is quiescent after EX_K_PAUSE (one call per EX_K_PAUSE). */
 int ex_kind_paused(bt_ctx_t *ctx, bt_ref_t executor, const char *run_id);
 
 #endif

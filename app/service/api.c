@@ -133,7 +133,7 @@ static void add_time(cJSON *obj, const char *key, int64_t ms)
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    char buf[40];
+    char buf[80];
     snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     cJSON_AddStringToObject(obj, key, buf);

@@ -10,6 +10,7 @@
 #include "service/api.h"
 
 #include "breaker.h"
+#include "executor.h"
 #include "ratelimit.h"
 #include "runstore.h"
 

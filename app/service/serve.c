@@ -27,12 +27,15 @@
 
 #include <baton/baton.h>
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +62,7 @@ typedef struct service {
     bt_api_named_t *limiters;
     bt_api_job_t *jobs;
     ex_job_t *ex_jobs;
+    char **params; /* each job's params, with its job-level names filled in */
     bt_api_t api;
     bt_http_server_t *http;
     int drained; /* atomic: the drainer finished */
@@ -149,6 +153,90 @@ static int parse_args(int argc, char **argv, bool allow_positional, const char *
     return 0;
 }
 
+/* The kinds this binary links, in kind_names order. */
+static const ex_kind_t *kind_of(const char *name)
+{
+    if (strcmp(name, "exec") == 0)
+        return ex_exec_kind();
+    if (strcmp(name, "http") == 0)
+        return ex_http_kind();
+    return NULL;
+}
+
+/* A job's params as its kind reads them: the job-level breaker, limit and
+ * timeout of config.toml are written into the params under the names the
+ * kind uses (exec: timeout_class; http: breaker, limit_name, timeout),
+ * unless the params already set them. Returns malloc'd JSON, or NULL when
+ * out of memory. */
+static char *job_params(const bt_config_job_t *j)
+{
+    cJSON *p = cJSON_Parse(j->params_json != NULL ? j->params_json : "{}");
+    if (p == NULL)
+        return NULL;
+    const struct {
+        const char *kind, *key, *value;
+    } fill[] = {
+        {"exec", "timeout_class", j->timeout},
+        {"http", "breaker", j->breaker},
+        {"http", "limit_name", j->limit},
+        {"http", "timeout", j->timeout},
+    };
+    for (size_t i = 0; i < sizeof(fill) / sizeof(fill[0]); i++) {
+        if (strcmp(j->kind, fill[i].kind) != 0 || fill[i].value == NULL ||
+            cJSON_HasObjectItem(p, fill[i].key))
+            continue;
+        if (cJSON_AddStringToObject(p, fill[i].key, fill[i].value) == NULL) {
+            cJSON_Delete(p);
+            return NULL;
+        }
+    }
+    char *text = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    return text;
+}
+
+/* Builds every job's params and has its kind validate them, so a job that
+ * could never start is a config error, not a surprise at the first run.
+ * On success *out is an array of njobs malloc'd strings. */
+static int prepare_jobs(const bt_config_t *cfg, char ***out, char *err, size_t errlen)
+{
+    char **params = calloc(cfg->njobs + 1, sizeof(*params));
+    if (params == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < cfg->njobs; i++) {
+        const bt_config_job_t *j = &cfg->jobs[i];
+        const ex_kind_t *kind = kind_of(j->kind);
+        params[i] = job_params(j);
+        char why[256] = "";
+        if (params[i] == NULL) {
+            snprintf(err, errlen, "out of memory");
+        } else if (kind == NULL) {
+            snprintf(err, errlen, "%s:%u:%u: [jobs.%s]: no job kind named '%s'", cfg->path, j->line,
+                     j->column, j->name, j->kind);
+        } else if (kind->validate != NULL && kind->validate(params[i], why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s:%u:%u: [jobs.%s] params: %s", cfg->path, j->line, j->column,
+                     j->name, why);
+        } else {
+            continue;
+        }
+        for (uint32_t k = 0; k <= i; k++)
+            free(params[k]);
+        free(params);
+        return -1;
+    }
+    *out = params;
+    return 0;
+}
+
+static void free_params(char **params, uint32_t n)
+{
+    for (uint32_t i = 0; params != NULL && i < n; i++)
+        free(params[i]);
+    free(params);
+}
+
 static int load_config(const char *path, bt_config_t *cfg)
 {
     bt_config_error_t err;
@@ -157,6 +245,14 @@ static int load_config(const char *path, bt_config_t *cfg)
         fprintf(stderr, "baton: %s\n", err.message);
         return -1;
     }
+    char why[1024];
+    char **params;
+    if (prepare_jobs(cfg, &params, why, sizeof(why)) != 0) {
+        fprintf(stderr, "baton: %s\n", why);
+        bt_config_deinit(cfg);
+        return -1;
+    }
+    free_params(params, cfg->njobs);
     return 0;
 }
 
@@ -213,7 +309,8 @@ static int spawn_actors(service_t *s)
     char why[256];
     int rc;
 
-    bt_timeouts_args_t targs = {.classes = c->timeouts, .nclasses = c->ntimeouts};
+    bt_timeouts_args_t targs;
+    bt_config_timeouts_args(c, &targs);
     if ((rc = bt_timeouts_spawn(s->rt, &targs, &s->timeouts)) != BT_OK) {
         log_error("service.start_failed", "timeout registry", rc);
         return -1;
@@ -236,7 +333,12 @@ static int spawn_actors(service_t *s)
     for (uint32_t i = 0; i < c->nlimits; i++) {
         char name[160];
         snprintf(name, sizeof(name), "limit.%s", c->limits[i].name);
-        if ((rc = bt_ratelimit_spawn(s->rt, &c->limits[i].args, &s->limiters[i].ref)) != BT_OK ||
+        /* Jitter must differ between limiters and between restarts, or
+         * every client retries in step. */
+        bt_ratelimit_args_t la = c->limits[i].args;
+        if (getrandom(&la.seed, sizeof(la.seed), 0) != (ssize_t)sizeof(la.seed))
+            la.seed = bt_now(s->rt) ^ ((uint64_t)getpid() << 32) ^ i;
+        if ((rc = bt_ratelimit_spawn(s->rt, &la, &s->limiters[i].ref)) != BT_OK ||
             (rc = bt_register(s->rt, name, s->limiters[i].ref)) != BT_OK) {
             log_error("service.start_failed", name, rc);
             return -1;
@@ -244,26 +346,26 @@ static int spawn_actors(service_t *s)
         s->limiters[i].name = c->limits[i].name;
     }
 
-    rs_config_t scfg = {.path = c->store.db_path, .synchronous = c->store.sync};
+    rs_config_t scfg = {.path = c->store.path, .synchronous = c->store.sync};
     if ((rc = rs_spawn(s->rt, &scfg, &s->store)) != BT_OK) {
         log_error("service.start_failed", "run store", rc);
         return -1;
     }
 
+    if (prepare_jobs(c, &s->params, why, sizeof(why)) != 0) {
+        bt_log(BT_LOG_ERROR, "service.start_failed", "what", "jobs", "error", why, NULL);
+        return -1;
+    }
     s->ex_jobs = calloc(c->njobs + 1, sizeof(*s->ex_jobs));
     s->jobs = calloc(c->njobs + 1, sizeof(*s->jobs));
     if (s->ex_jobs == NULL || s->jobs == NULL)
         return -1;
     for (uint32_t i = 0; i < c->njobs; i++) {
         const bt_config_job_t *j = &c->jobs[i];
-        s->ex_jobs[i] = (ex_job_t){.name = j->name,
-                                   .kind = j->kind,
-                                   .max_active = j->max_active,
-                                   .stop_grace_ns = j->stop_grace_ns,
-                                   .recovery = (ex_recovery_t)j->recovery};
+        bt_config_job_ex(j, &s->ex_jobs[i]);
         s->jobs[i] = (bt_api_job_t){.name = j->name,
                                     .kind = j->kind,
-                                    .params_json = j->params_json,
+                                    .params_json = s->params[i],
                                     .max_active = j->max_active,
                                     .stop_grace_ns = j->stop_grace_ns};
     }
@@ -362,6 +464,7 @@ static void service_free(service_t *s)
     free(s->limiters);
     free(s->jobs);
     free(s->ex_jobs);
+    free_params(s->params, s->cfg.njobs);
     bt_config_deinit(&s->cfg);
 }
 
@@ -393,7 +496,7 @@ int bt_serve_main(int argc, char **argv)
         free(s);
         return BT_SERVE_EXIT_CONFIG;
     }
-    int level = bt_log_level_parse(level_arg != NULL ? level_arg : s->cfg.log_level);
+    int level = level_arg != NULL ? bt_log_level_parse(level_arg) : (int)s->cfg.log_level;
     if (level < 0) {
         fprintf(stderr, "baton serve: --log-level '%s' is not debug, info, warn or error\n",
                 level_arg);
@@ -419,7 +522,7 @@ int bt_serve_main(int argc, char **argv)
            "state_dir", s->cfg.store.state_dir, NULL);
 
     int exit_code = BT_SERVE_EXIT_FAILURE;
-    bt_runtime_config_t rcfg = {.threads = s->cfg.runtime.threads};
+    bt_runtime_config_t rcfg = {.threads = s->cfg.runtime_threads};
     if ((rc = bt_runtime_create(&rcfg, &s->rt)) != BT_OK ||
         (rc = bt_runtime_start(s->rt)) != BT_OK) {
         log_error("service.start_failed", "runtime", rc);

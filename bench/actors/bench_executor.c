@@ -72,6 +72,8 @@ static int idle_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
     if (msg->id == EX_K_STOP) {
         ex_kind_stopped(ctx, k->executor, k->run_id);
         bt_stop_self(ctx);
+    } else if (msg->id == EX_K_PAUSE) {
+        ex_kind_paused(ctx, k->executor, k->run_id); /* nothing runs: quiescent at once */
     }
     return BT_OK;
 }

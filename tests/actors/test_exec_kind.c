@@ -259,9 +259,9 @@ Test(exec_kind, pause_stops_the_process_and_resume_continues_it)
     sleep_ms(100);
     ex_reply_t *r = cmd(EX_MSG_PAUSE, id, NULL);
     cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    cr_assert_eq(r->flags, 0u, "%s", r->message);
     bt_msg_free(&r->hdr);
-    sleep_ms(50); /* the signal is sent after the reply */
-    unsigned long long t1 = cpu_ticks(pid);
+    unsigned long long t1 = cpu_ticks(pid); /* no wait: the reply means stopped */
     sleep_ms(300);
     unsigned long long t2 = cpu_ticks(pid);
     cr_assert_eq(t1, t2, "CPU time grew while paused: %llu -> %llu", t1, t2);
@@ -334,4 +334,107 @@ Test(exec_kind, running_process_is_failed_as_interrupted_after_a_restart)
     setup_runtime();
     cr_assert_eq(stored(id, err, sizeof(err)), RS_FAILED);
     cr_assert(strstr(err, "interrupted") != NULL, "%s", err);
+}
+
+/* The state letter and utime + stime of every process in process group
+ * pgid: *all_stopped is whether each is 'T' (or gone), the result their
+ * CPU ticks summed, *n how many there are. */
+static unsigned long long group_ticks(pid_t pgid, bool *all_stopped, int *n)
+{
+    unsigned long long sum = 0;
+    *all_stopped = true;
+    *n = 0;
+    DIR *d = opendir("/proc");
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char p[300], buf[1024];
+        snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (f == NULL)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')');
+        char st;
+        int ppid, pgrp;
+        unsigned long long ut, stt;
+        if (rp == NULL ||
+            sscanf(rp + 2, "%c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &st, &ppid, &pgrp,
+                   &ut, &stt) != 5 ||
+            pgrp != pgid)
+            continue;
+        (*n)++;
+        sum += ut + stt;
+        if (st != 'T' && st != 't' && st != 'Z')
+            *all_stopped = false;
+    }
+    closedir(d);
+    return sum;
+}
+
+Test(exec_kind, pause_is_answered_only_once_every_process_of_the_group_is_stopped)
+{
+    char id[EX_RUN_ID_MAX];
+    /* two CPU burners in the group: the shell and a background child */
+    start("{\"argv\": [\"/bin/sh\", \"-c\", "
+          "\"/bin/sh -c 'while :; do :; done' & while :; do :; done\"]}",
+          id);
+    pid_t pid = child_pid();
+    int n = 0;
+    bool stopped;
+    for (int i = 0; i < 400 && n < 2; i++) {
+        group_ticks(pid, &stopped, &n);
+        sleep_ms(5);
+    }
+    cr_assert_eq(n, 2, "expected two processes in the group, found %d", n);
+    for (int round = 0; round < 10; round++) {
+        sleep_ms(20); /* let them burn */
+        ex_reply_t *r = cmd(EX_MSG_PAUSE, id, NULL);
+        cr_assert_eq(r->status, EX_OK, "%s", r->message);
+        cr_assert_eq(r->flags, 0u, "%s", r->message);
+        bt_msg_free(&r->hdr);
+        /* at once after the reply: every process stopped, no CPU time */
+        unsigned long long t1 = group_ticks(pid, &stopped, &n);
+        cr_assert(stopped, "round %d: a process still ran after the pause reply", round);
+        sleep_ms(round == 0 ? 300 : 30);
+        unsigned long long t2 = group_ticks(pid, &stopped, &n);
+        cr_assert_eq(t1, t2, "round %d: CPU time grew while paused: %llu -> %llu", round, t1, t2);
+        r = cmd(EX_MSG_RESUME, id, NULL);
+        cr_assert_eq(r->status, EX_OK, "%s", r->message);
+        bt_msg_free(&r->hdr);
+    }
+    sleep_ms(300);
+    unsigned long long t3 = group_ticks(pid, &stopped, &n);
+    cr_assert(!stopped);
+    (void)t3;
+    ex_reply_t *r = cmd(EX_MSG_STOP, id, NULL);
+    cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    cr_assert_eq(stored(id, NULL, 0), RS_STOPPED);
+}
+
+Test(exec_kind, pause_between_attempts_is_confirmed_at_once)
+{
+    char id[EX_RUN_ID_MAX];
+    /* fails fast, then waits 2 s before its retry: nothing runs */
+    start("{\"argv\": [\"/bin/sh\", \"-c\", \"exit 1\"], \"max_attempts\": 2, "
+          "\"backoff_base_ms\": 2000, \"backoff_cap_ms\": 2000}",
+          id);
+    sleep_ms(100);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ex_reply_t *r = cmd(EX_MSG_PAUSE, id, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    cr_assert_eq(r->flags, 0u, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    cr_assert_lt(ms, 140.0, "took %.1f ms: not confirmed, timed out instead", ms);
+    r = cmd(EX_MSG_STOP, id, NULL);
+    cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    bt_msg_free(&r->hdr);
 }

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -929,4 +930,188 @@ Test(runstore, ids_are_unique_across_processes)
         if (memcmp(all[i - 1], all[i], RS_ID_LEN) == 0)
             cr_assert_fail("duplicate id %.36s", all[i]);
     free(all);
+}
+
+/* ----------------------------------------------------- idempotency keys */
+
+Test(runstore, a_keyed_create_answers_a_repeated_key_with_the_existing_run)
+{
+    bt_ref_t s = spawn_store(NULL);
+    rs_reply_t *r = ask(s, rs_req_create_keyed("kj", "{}", RS_PENDING, "key-1"));
+    cr_assert_eq(r->status, RS_OK, "%s", r->message);
+    char id[RS_ID_LEN + 1];
+    memcpy(id, r->run_id, sizeof(id));
+    done(r);
+    /* same key, any job: no new row, the existing run instead */
+    r = ask(s, rs_req_create_keyed("other", "{}", RS_RUNNING, "key-1"));
+    cr_assert_eq(r->status, RS_EDUPLICATE);
+    cr_assert_str_eq(r->run_id, id);
+    cr_assert_eq(r->state, RS_PENDING);
+    cr_assert_eq(r->nruns, 1);
+    rs_run_t run;
+    rs_reply_run(r, 0, &run);
+    cr_assert_str_eq(run.job, "kj");
+    cr_assert_str_eq(run.idem_key, "key-1");
+    cr_assert(strstr(r->message, "key-1") != NULL && strstr(r->message, id) != NULL, "%s",
+              r->message);
+    done(r);
+    r = ask(s, rs_req_list(NULL, 0, NULL, 0));
+    cr_assert_eq(r->nruns, 1);
+    done(r);
+    /* looked up by key; an unknown key is not found; unkeyed runs have none */
+    r = ask(s, rs_req_find_key("key-1"));
+    cr_assert_eq(r->status, RS_OK, "%s", r->message);
+    cr_assert_str_eq(r->run_id, id);
+    done(r);
+    r = ask(s, rs_req_find_key("key-2"));
+    cr_assert_eq(r->status, RS_ENOTFOUND);
+    done(r);
+    char plain[RS_ID_LEN + 1];
+    create(s, "kj", RS_PENDING, plain);
+    r = ask(s, rs_req_get(plain));
+    rs_reply_run(r, 0, &run);
+    cr_assert_null(run.idem_key);
+    done(r);
+    /* the builder refuses keys over 128 bytes; "" means no key */
+    char longkey[RS_IDEM_KEY_MAX + 2];
+    memset(longkey, 'x', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    cr_assert_null(rs_req_create_keyed("kj", "{}", RS_PENDING, longkey));
+    r = ask(s, rs_req_create_keyed("kj", "{}", RS_PENDING, ""));
+    cr_assert_eq(r->status, RS_OK);
+    done(r);
+}
+
+typedef struct {
+    bt_ref_t store;
+    const char *key;
+    rs_reply_t *reply;
+} keyed_ask_t;
+
+static void *keyed_ask(void *arg)
+{
+    keyed_ask_t *k = arg;
+    bt_msg_t *r = NULL;
+    if (bt_ask_wait(rt, k->store, rs_req_create_keyed("kj", "{}", RS_PENDING, k->key), 20 * SEC_NS,
+                    &r) == BT_OK)
+        k->reply = (rs_reply_t *)r;
+    return NULL;
+}
+
+Test(runstore, two_keyed_creates_in_one_batch_make_one_run)
+{
+    bt_ref_t s = spawn_store("faultvfs");
+    /* A first commit held at its fsync, so that the next two requests wait
+     * in the mailbox and run in one batch. */
+    faultvfs_stall_syncs(true);
+    pthread_t th[3];
+    keyed_ask_t k[3] = {{s, NULL, NULL}, {s, "same", NULL}, {s, "same", NULL}};
+    cr_assert_eq(pthread_create(&th[0], NULL, keyed_ask, &k[0]), 0);
+    for (int i = 0; i < 5000 && faultvfs_stalled() == 0; i++)
+        usleep(1000);
+    cr_assert_gt(faultvfs_stalled(), 0);
+    for (int i = 1; i < 3; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, keyed_ask, &k[i]), 0);
+    usleep(100 * 1000);
+    faultvfs_stall_syncs(false);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_not_null(k[i].reply);
+    }
+    int ok = (k[1].reply->status == RS_OK) + (k[2].reply->status == RS_OK);
+    int dup = (k[1].reply->status == RS_EDUPLICATE) + (k[2].reply->status == RS_EDUPLICATE);
+    cr_assert_eq(ok, 1);
+    cr_assert_eq(dup, 1);
+    cr_assert_str_eq(k[1].reply->run_id, k[2].reply->run_id);
+    rs_stats_t st = stats(s);
+    cr_assert_eq(st.transactions, 2, "the two keyed creates shared a batch");
+    for (int i = 0; i < 3; i++)
+        done(k[i].reply);
+    rs_reply_t *r = ask(s, rs_req_list("kj", 0, NULL, 0));
+    cr_assert_eq(r->nruns, 2);
+    done(r);
+}
+
+Test(runstore, a_version_1_database_is_migrated_and_keeps_its_runs)
+{
+    /* The version 1 schema, verbatim, with a run in it. */
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    const char *v1 =
+        "PRAGMA journal_mode = WAL;"
+        "CREATE TABLE runs( id TEXT PRIMARY KEY NOT NULL, job TEXT NOT NULL,"
+        " state TEXT NOT NULL CHECK (state IN"
+        "  ('pending','running','paused','completed','failed','stopped')),"
+        " params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),"
+        " progress_done INTEGER NOT NULL DEFAULT 0, progress_total INTEGER NOT NULL DEFAULT 0,"
+        " checkpoint BLOB, attempt INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+        " created_at INTEGER NOT NULL, started_at INTEGER, updated_at INTEGER NOT NULL,"
+        " finished_at INTEGER) WITHOUT ROWID;"
+        "CREATE INDEX runs_by_job ON runs(job, id);"
+        "CREATE INDEX runs_by_state ON runs(state, id);"
+        "CREATE TABLE events( seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, at INTEGER NOT NULL,"
+        " from_state TEXT, to_state TEXT NOT NULL, cause TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX events_by_run ON events(run_id, seq);"
+        "INSERT INTO runs(id, job, state, created_at, updated_at)"
+        " VALUES('0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', 'old', 'paused', 1, 1);"
+        "PRAGMA user_version = 1;";
+    cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    bt_ref_t s = spawn_store(NULL);
+    rs_reply_t *r = ask(s, rs_req_get("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
+    cr_assert_eq(r->status, RS_OK, "%s", r->message);
+    rs_run_t run;
+    rs_reply_run(r, 0, &run);
+    cr_assert_str_eq(run.job, "old");
+    cr_assert_eq(run.state, RS_PAUSED);
+    cr_assert_null(run.idem_key);
+    done(r);
+    r = ask(s, rs_req_create_keyed("new", "{}", RS_PENDING, "k"));
+    cr_assert_eq(r->status, RS_OK, "%s", r->message);
+    done(r);
+    r = ask(s, rs_req_create_keyed("new", "{}", RS_PENDING, "k"));
+    cr_assert_eq(r->status, RS_EDUPLICATE);
+    done(r);
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    /* the unique index exists: a duplicate written behind the store fails */
+    cr_assert_neq(sqlite3_exec(db,
+                               "INSERT INTO runs(id, job, state, created_at, updated_at, idem_key)"
+                               " VALUES('x', 'j', 'pending', 1, 1, 'k')",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* ----------------------------------------------------------------- counts */
+
+Test(runstore, counts_give_the_runs_in_each_state)
+{
+    bt_ref_t s = spawn_store(NULL);
+    rs_reply_t *r = ask(s, rs_req_counts());
+    cr_assert_eq(r->status, RS_OK, "%s", r->message);
+    for (int i = 0; i < RS_STATE_COUNT; i++)
+        cr_assert_eq(r->counts[i], 0);
+    done(r);
+    char id[RS_ID_LEN + 1];
+    for (int i = 0; i < 3; i++)
+        create(s, "c", RS_PENDING, id);
+    create(s, "c", RS_RUNNING, id);
+    create(s, "c", RS_RUNNING, id);
+    cr_assert_eq(move(s, id, RS_RUNNING, RS_COMPLETED), RS_OK);
+    create(s, "c", RS_RUNNING, id);
+    cr_assert_eq(move(s, id, RS_RUNNING, RS_PAUSED), RS_OK);
+    r = ask(s, rs_req_counts());
+    cr_assert_eq(r->status, RS_OK, "%s", r->message);
+    int64_t want[RS_STATE_COUNT] = {
+        [RS_PENDING] = 3, [RS_RUNNING] = 1, [RS_PAUSED] = 1, [RS_COMPLETED] = 1};
+    for (int i = 0; i < RS_STATE_COUNT; i++)
+        cr_assert_eq(r->counts[i], want[i], "%s: %lld", rs_state_name((rs_state_t)i),
+                     (long long)r->counts[i]);
+    done(r);
 }
