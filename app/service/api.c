@@ -10,6 +10,7 @@
 #include "service/api.h"
 
 #include "executor.h"
+#include "log.h"
 #include "runstore.h"
 
 #include <cjson/cJSON.h>
@@ -370,6 +371,8 @@ static bool valid_idempotency_key(const char *k)
     return true;
 }
 
+static const char *const command_names[] = {"start", "pause", "resume", "stop"};
+
 /* Sends a command to the executor and answers with the run afterwards. */
 static void run_command(bt_api_t *api, int which, bt_msg_t *cmd, uint64_t timeout_ns,
                         bt_http_resp_t *resp)
@@ -394,6 +397,8 @@ static void run_command(bt_api_t *api, int which, bt_msg_t *cmd, uint64_t timeou
             bt_http_resp_header(resp, "Retry-After", "1");
         bt_http_resp_error(resp, status, code, "%s",
                            r->message[0] != '\0' ? r->message : ex_strerror(r->status));
+        bt_log(status >= 500 ? BT_LOG_ERROR : BT_LOG_INFO, "command.refused", "command",
+               command_names[which], "code", code, "message", r->message, NULL);
         bt_msg_free(m);
         return;
     }
@@ -402,6 +407,10 @@ static void run_command(bt_api_t *api, int which, bt_msg_t *cmd, uint64_t timeou
     snprintf(id, sizeof(id), "%s", r->run_id);
     int state = r->state;
     bool replayed = EX_REPLY_REPLAYED(r);
+    if (EX_REPLY_UNCONFIRMED(r))
+        bt_log(BT_LOG_WARN, "run.pause_unconfirmed", "run", id, "message", r->message, NULL);
+    bt_log(BT_LOG_INFO, "command.done", "command", command_names[which], "run", id, "state",
+           rs_state_name((rs_state_t)state), "replayed", replayed ? "true" : "false", NULL);
     bt_msg_free(m);
     if (replayed) {
         __atomic_fetch_add(&api->replays, 1, __ATOMIC_RELAXED);
