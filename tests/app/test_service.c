@@ -562,3 +562,57 @@ Test(service, cli_output_and_exit_codes)
     rc = e2e_cli(&svc, out, sizeof(out), err, sizeof(err), "runs", NULL);
     cr_assert_eq(rc, 6, "service down: %s", err);
 }
+
+/* Each bad file is refused by `baton serve` and `baton check-config` with
+ * exit code 8 and exactly this message, and nothing is started. */
+Test(service, bad_config_files_each_with_its_exact_error)
+{
+    static const struct {
+        const char *text;
+        const char *error; /* after "baton: FILE:" */
+    } cases[] = {
+        {"[executor]\nmax_runing = 4\n",
+         "2:1: unknown key 'max_runing' in [executor]; did you mean 'max_running'?"},
+        {"[runtime]\nthreads = 10000\n",
+         "2:1: runtime.threads = 10000 is out of range 0..256 (0 = online CPUs)"},
+        {"[executor]\nshutdown_timeout = \"3h\"\n",
+         "2:1: executor.shutdown_timeout = \"3h\" is out of range 100ms..10m"},
+        {"[limits.api]\nrate = -5\n",
+         "2:1: limits.api.rate = -5 is negative; a rate is a number of tokens per period, >= 1"},
+        {"[server]\naddress = \"0.0.0.0\"\n",
+         "2:1: server.address 0.0.0.0 is not loopback; set server.token or server.token_file"},
+        {"[jobs.x]\nkind = \"exec\"\n[jobs.x.params]\nargv = [\"sleep\", \"1\"]\n",
+         "1:7: [jobs.x] params: argv must be a non-empty array whose first element is an "
+         "absolute path"},
+        {"[server]\nport = 7878\nport = 7879\n",
+         "3:1: duplicate key 'port' (first defined at 2:1)"},
+        {"[server\nport = 1\n",
+         "1:8: expected ']' to close table header 'server', found end of line"},
+    };
+    e2e_init(&svc);
+    char path[400], expect[600], out[4096], err[4096];
+    snprintf(path, sizeof(path), "%s/bad.toml", svc.dir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(cases[i].text, f);
+        fclose(f);
+        const char *serve[] = {"serve", "--config", path, NULL};
+        const char *check[] = {"check-config", path, NULL};
+        for (int which = 0; which < 2; which++) {
+            int rc = e2e_run(out, sizeof(out), err, sizeof(err), which == 0 ? serve : check);
+            cr_assert_eq(rc, 8, "case %zu (%s): exit %d: %s", i, which == 0 ? "serve" : "check", rc,
+                         err);
+            snprintf(expect, sizeof(expect), "baton: %s:%s\n", path, cases[i].error);
+            cr_assert_str_eq(err, expect, "case %zu", i);
+        }
+    }
+    /* nothing was started: no state directory was made */
+    char state[400];
+    snprintf(state, sizeof(state), "%s/state", svc.dir);
+    cr_assert_neq(access(state, F_OK), 0);
+    const char *missing[] = {"check-config", "/nonexistent/baton.toml", NULL};
+    cr_assert_eq(e2e_run(out, sizeof(out), err, sizeof(err), missing), 8);
+    cr_assert_str_eq(err, "baton: /nonexistent/baton.toml: cannot open the config file: No such "
+                          "file or directory\n");
+}
