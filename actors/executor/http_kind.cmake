@@ -8,7 +8,7 @@ pkg_check_modules(CJSON QUIET IMPORTED_TARGET libcjson)
 if(CURL_FOUND AND CJSON_FOUND)
   add_library(baton_http_kind STATIC ${CMAKE_CURRENT_LIST_DIR}/http_kind.c)
   target_include_directories(baton_http_kind PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-  target_link_libraries(baton_http_kind PUBLIC baton_executor PRIVATE CURL::libcurl
+  target_link_libraries(baton_http_kind PUBLIC baton_executor PRIVATE m CURL::libcurl
                                                                       PkgConfig::CJSON)
 else()
   message(STATUS "baton: libcurl or cJSON not found; the http job kind is not built")
