@@ -14,6 +14,7 @@ pkgs=(
   libcurl4-openssl-dev                     # the CLI's client and the http job kind
   libcjson-dev                             # JSON parsing (API bodies, http pages)
   libsystemd-dev                           # sd_notify readiness (optional at build time)
+  cmark-gfm                                # man pages from docs/*.md (optional at build time)
   "$@"
 )
 

@@ -14,3 +14,6 @@ add_test(NAME packaging_symbols
   COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check_symbols.sh
           $<TARGET_FILE:baton_shared> ${PROJECT_SOURCE_DIR}/runtime/include/baton)
 set_tests_properties(packaging_symbols PROPERTIES LABELS "packaging" TIMEOUT 30)
+
+# The service: unit, man pages, completion, their install (service.cmake).
+include(${CMAKE_CURRENT_LIST_DIR}/service.cmake OPTIONAL)
