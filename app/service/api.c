@@ -344,9 +344,10 @@ static cJSON *parse_start_body(const bt_http_req_t *req, const cJSON **params, b
     }
     for (const cJSON *it = body->child; it != NULL; it = it->next) {
         if (strcmp(it->string, "params") != 0) {
-            cJSON_Delete(body);
+            /* The message quotes the key: answer before freeing it. */
             bt_http_resp_error(resp, 400, "bad_request",
                                "unknown field '%.64s' in the body; expected 'params'", it->string);
+            cJSON_Delete(body);
             return NULL;
         }
         if (!cJSON_IsObject(it)) {
