@@ -11,3 +11,11 @@ if(TARGET baton)
     set_tests_properties(app_service PROPERTIES LABELS "unit;e2e" TIMEOUT 600)
   endif()
 endif()
+
+# The API handler in process (phases, routing refusals, the JSON guard).
+if(TARGET baton_service)
+  baton_criterion_test(app_api ${CMAKE_CURRENT_LIST_DIR}/test_api.c)
+  if(TARGET test_app_api)
+    target_link_libraries(test_app_api PRIVATE baton_service)
+  endif()
+endif()
