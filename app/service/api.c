@@ -291,10 +291,19 @@ static char *merge_params(const bt_api_job_t *job, const cJSON *body_params, bt_
                 bt_http_resp_error(resp, 500, "internal", "out of memory");
                 return NULL;
             }
-            if (cJSON_HasObjectItem(merged, it->string))
-                cJSON_ReplaceItemInObjectCaseSensitive(merged, it->string, copy);
-            else
-                cJSON_AddItemToObject(merged, it->string, copy);
+            /* Keys match case-sensitively: cJSON_HasObjectItem() ignores
+             * case, so {"N":1} over {"n":1} found "n", the case-sensitive
+             * replace found nothing, and the copy leaked (found by
+             * fuzz_api_body). */
+            bool ok = cJSON_GetObjectItemCaseSensitive(merged, it->string) != NULL
+                          ? cJSON_ReplaceItemInObjectCaseSensitive(merged, it->string, copy)
+                          : cJSON_AddItemToObject(merged, it->string, copy);
+            if (!ok) {
+                cJSON_Delete(copy);
+                cJSON_Delete(merged);
+                bt_http_resp_error(resp, 500, "internal", "out of memory");
+                return NULL;
+            }
         }
     }
     char *text = cJSON_PrintUnformatted(merged);

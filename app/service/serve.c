@@ -183,7 +183,7 @@ static char *job_params(const bt_config_job_t *j)
     };
     for (size_t i = 0; i < sizeof(fill) / sizeof(fill[0]); i++) {
         if (strcmp(j->kind, fill[i].kind) != 0 || fill[i].value == NULL ||
-            cJSON_HasObjectItem(p, fill[i].key))
+            cJSON_GetObjectItemCaseSensitive(p, fill[i].key) != NULL)
             continue;
         if (cJSON_AddStringToObject(p, fill[i].key, fill[i].value) == NULL) {
             cJSON_Delete(p);
