@@ -5,13 +5,14 @@
  * EX_MSG_STATS (ask, answered at once), kind reports (EX_K_PROGRESS/
  * CHECKPOINT/DONE/FAILED/STOPPED/PAUSED), BT_MSG_DOWN of kind actors, run
  * store replies, and internal messages (boot, promote, recovery failures,
- * grace, pause-wait and retry timers). Emitted: run store asks,
+ * grace, pause-wait and retry/re-read timers, job re-reads, lost runs to
+ * end). Emitted: run store asks,
  * EX_K_RUN/PAUSE/RESUME/STOP to kind actors, ex_reply_t and ex_stats_reply_t
  * replies.
  * State owned: the non-terminal runs (state, kind actor, FIFO position,
  * unsaved progress, a pause waiting for its kind, commands waiting behind
- * it, an outcome waiting for the store), the job table, the work queue and
- * the counters.
+ * it, an outcome waiting for the store, whether it is uncertain), the job
+ * table (with each job's uncertainty), the work queue and the counters.
  * Ordering: every message that may touch a run is copied into one work
  * queue, and items are decided one at a time, inside the actor. Up to
  * EX_MAX_INFLIGHT store requests are in flight at once (so the store's
@@ -44,6 +45,19 @@
  * its slots, refuses pause and resume, and a stop waits for the outcome.
  * Unsaved progress is retried the same way; a failed promotion of a
  * pending run is retried by a backoff timer of its own.
+ * Store timeouts and conflicts: a write that timed out may still commit (an
+ * ask's timeout says nothing about the store), and a compare-and-set that
+ * found another state (RS_ECONFLICT) shows memory is stale. Either way the
+ * run becomes "uncertain": it keeps the reservation of the write, every
+ * item about it waits, and the run is re-read (rs_req_get; the store answers
+ * in order, so after the write is settled), again with backoff while the
+ * store fails, and memory adopts the store's state (the kind is told). A
+ * command that met a conflict is then decided again. A create that timed
+ * out makes its job uncertain: the job keeps the creation's reservation,
+ * its starts and resumes wait, and once no create of it is in flight its
+ * active runs are read (rs_req_active); a run memory does not hold is the
+ * lost creation: adopted if it has an idempotency key (a retry with the key
+ * finds it), otherwise ended as "interrupted: start outcome unknown".
  */
 #define _GNU_SOURCE
 #include "executor.h"
@@ -65,7 +79,9 @@ enum ex_internal_id {
     EX_I_GRACE,              /* ex_grace_t: a stopping run's grace is over */
     EX_I_LOST,               /* ex_grace_t: a kind actor stopped without an outcome */
     EX_I_PAUSE_WAIT,         /* ex_grace_t: a pause's wait for the kind is over */
-    EX_I_RETRY,              /* ex_grace_t: retry a run's kind-caused write */
+    EX_I_RETRY,              /* ex_grace_t: retry a run's kind-caused write, or re-read it */
+    EX_I_RECONCILE_JOB,      /* ex_grace_t (job): re-read an uncertain job's active runs */
+    EX_I_ORPHAN,             /* ex_cmd_t: end a run whose creation's answer was lost */
 };
 
 #define RETRY_MIN_NS    (10 * MS)
@@ -78,6 +94,7 @@ typedef struct ex_grace {
     bt_ref_t actor;
     int reason;
     uint64_t gen; /* EX_I_PAUSE_WAIT: which wait */
+    uint32_t job; /* EX_I_RECONCILE_JOB: the job's index */
 } ex_grace_t;
 
 typedef struct waiter {
@@ -126,6 +143,10 @@ typedef struct run {
      * (RS_NONE for progress), counted as reserved by the policy. */
     bool inflight;
     rs_state_t inflight_to;
+    /* A write about the run timed out or met another state: memory may be
+     * stale. Items about the run wait until it is re-read from the store;
+     * inflight_to stays reserved meanwhile. */
+    bool uncertain;
 } run_t;
 
 typedef struct job {
@@ -134,6 +155,14 @@ typedef struct job {
     uint32_t max_active;
     uint64_t stop_grace_ns;
     ex_recovery_t recovery;
+    /* A create of the job timed out: the store may hold a run memory does
+     * not. Starts and resumes of the job wait until its active runs are
+     * re-read; unsure[s] keeps the reservations of the lost creations (in
+     * their initial state s) meanwhile. */
+    bool uncertain;
+    bool recon_armed; /* an EX_I_RECONCILE_JOB is queued or its timer armed */
+    uint32_t unsure[RS_STATE_COUNT];
+    uint64_t backoff_ns;
 } job_t;
 
 typedef struct qnode {
@@ -145,12 +174,14 @@ enum op {
     OP_NONE,
     OP_BOOT,
     OP_CREATE,
-    OP_MOVE,     /* a transition asked by a command or internally */
-    OP_FINISH,   /* a transition to a terminal state */
-    OP_PROGRESS, /* progress flush; then maybe a finish */
-    OP_FORWARD,  /* get / list: copy the store's reply */
-    OP_LOOKUP,   /* refusal of a command on a run not in memory */
-    OP_KEYCHECK, /* start with a key: has the store seen the key? */
+    OP_MOVE,          /* a transition asked by a command or internally */
+    OP_FINISH,        /* a transition to a terminal state */
+    OP_PROGRESS,      /* progress flush; then maybe a finish */
+    OP_FORWARD,       /* get / list: copy the store's reply */
+    OP_LOOKUP,        /* refusal of a command on a run not in memory */
+    OP_KEYCHECK,      /* start with a key: has the store seen the key? */
+    OP_RECONCILE,     /* re-read an uncertain run */
+    OP_RECONCILE_JOB, /* re-read an uncertain job's active runs */
 };
 
 typedef struct inflight {
@@ -339,13 +370,13 @@ static bt_msg_t *msg_dup(const bt_msg_t *m)
     return c;
 }
 
-static void qpush(exec_t *ex, bt_msg_t *m, bool front)
+/* Queues m (at the front or the back), taking ownership of it; false
+ * when out of memory, m then still the caller's. */
+static bool qpush_keep(exec_t *ex, bt_msg_t *m, bool front)
 {
     qnode_t *n = malloc(sizeof(*n));
-    if (n == NULL) {
-        bt_msg_free(m);
-        return;
-    }
+    if (n == NULL)
+        return false;
     n->m = m;
     n->next = NULL;
     ex->qlen++;
@@ -361,6 +392,16 @@ static void qpush(exec_t *ex, bt_msg_t *m, bool front)
             ex->qhead = n;
         ex->qtail = n;
     }
+    return true;
+}
+
+/* As qpush_keep, but m is freed when out of memory. */
+static bool qpush(exec_t *ex, bt_msg_t *m, bool front)
+{
+    if (qpush_keep(ex, m, front))
+        return true;
+    bt_msg_free(m);
+    return false;
 }
 
 static bt_msg_t *qpop(exec_t *ex)
@@ -444,23 +485,45 @@ static void run_remove(exec_t *ex, run_t *r)
     run_free(r);
 }
 
+/* Whether r holds a reservation for the state it may be moving to: a write
+ * in flight, or one that timed out and is not reconciled yet. */
+static bool reserves(const run_t *r, rs_state_t st)
+{
+    return (r->inflight || r->uncertain) && r->inflight_to == st;
+}
+
 /* Runs in state st for the policy: those in it, those moving to it (a
- * reservation made before the store write), and runs being created in it.
- * A run that is moving counts in both its states until the store answers,
- * so a limit holds whether the write succeeds or fails. */
+ * reservation made before the store write), and runs being created in it
+ * (also creations that timed out, until their job is reconciled). A run
+ * that is moving counts in both its states until the store answers, so a
+ * limit holds whether the write succeeds or fails. */
 static uint32_t count_state(const exec_t *ex, rs_state_t st)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < ex->nruns; i++) {
         const run_t *r = ex->runs[i];
-        n += r->state == st || (r->inflight && r->inflight_to == st);
+        n += r->state == st || reserves(r, st);
     }
     for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++)
         n += ex->slots[i].busy && ex->slots[i].op == OP_CREATE && ex->slots[i].to == st;
+    for (uint32_t j = 0; j < ex->njobs; j++)
+        n += ex->jobs[j].unsure[st];
     return n;
 }
 
-/* Runs of job jx being created (reserved places in the job). */
+/* Creations of job jx in flight. */
+static uint32_t creates_in_flight(const exec_t *ex, uint32_t jx)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++) {
+        const inflight_t *in = &ex->slots[i];
+        n += in->busy && in->op == OP_CREATE && in->job == jx;
+    }
+    return n;
+}
+
+/* Runs of job jx being created (reserved places in the job), in state st
+ * (RS_NONE: any), creations that timed out included. */
 static uint32_t creating(const exec_t *ex, uint32_t jx, rs_state_t st)
 {
     uint32_t n = 0;
@@ -468,6 +531,8 @@ static uint32_t creating(const exec_t *ex, uint32_t jx, rs_state_t st)
         const inflight_t *in = &ex->slots[i];
         n += in->busy && in->op == OP_CREATE && in->job == jx && (st == RS_NONE || in->to == st);
     }
+    for (uint32_t s = RS_NONE; s < RS_STATE_COUNT; s++)
+        n += st == RS_NONE || st == (rs_state_t)s ? ex->jobs[jx].unsure[s] : 0;
     return n;
 }
 
@@ -568,8 +633,9 @@ static bool store_ask(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *req)
     run_t *r = in->run_id[0] ? run_find(ex, in->run_id) : NULL;
     if (r != NULL) {
         r->inflight = true;
-        r->inflight_to =
-            in->op == OP_MOVE || in->op == OP_FINISH || in->then_finish ? in->to : RS_NONE;
+        if (in->op != OP_RECONCILE) /* a re-read keeps the uncertain write's reservation */
+            r->inflight_to =
+                in->op == OP_MOVE || in->op == OP_FINISH || in->then_finish ? in->to : RS_NONE;
     }
     return true;
 }
@@ -973,9 +1039,8 @@ static bool do_resume(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
     const run_t *other = NULL;
     for (uint32_t i = 0; i < ex->nruns; i++) {
         const run_t *o = ex->runs[i];
-        bool holds =
-            o->state == RS_RUNNING || o->state == RS_PENDING ||
-            (o->inflight && (o->inflight_to == RS_RUNNING || o->inflight_to == RS_PENDING));
+        bool holds = o->state == RS_RUNNING || o->state == RS_PENDING || reserves(o, RS_RUNNING) ||
+                     reserves(o, RS_PENDING);
         if (o != r && o->job == r->job && holds) {
             busy++;
             other = o;
@@ -1003,6 +1068,8 @@ static bool do_resume(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
 
 static bool finish(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r, rs_state_t to,
                    const char *cause, const char *error);
+
+static void stop_kind(bt_ctx_t *ctx, exec_t *ex, run_t *r);
 
 static bool add_waiter(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd, run_t *r)
 {
@@ -1036,6 +1103,14 @@ static bool do_stop(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
      * (plus slack) the executor forces it. The stop is answered then. */
     if (!add_waiter(ctx, ex, cmd, r))
         return false;
+    stop_kind(ctx, ex, r);
+    return true;
+}
+
+/* Tells r's kind to stop and arms the forced stop after the job's grace
+ * (plus slack); the kind's outcome (or the force) ends the run. */
+static void stop_kind(bt_ctx_t *ctx, exec_t *ex, run_t *r)
+{
     r->stopping = true;
     kind_send(ctx, r->actor, EX_K_STOP);
     ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_GRACE);
@@ -1049,7 +1124,6 @@ static bool do_stop(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *cmd)
         else
             bt_msg_free(&g->hdr);
     }
-    return true;
 }
 
 /* Moves r to a terminal state (flushing unsaved progress first). cmd is a
@@ -1092,6 +1166,230 @@ static bool end_run(bt_ctx_t *ctx, exec_t *ex, run_t *r, rs_state_t to, const ch
     snprintf(r->end_cause, sizeof(r->end_cause), "%s", cause);
     snprintf(r->end_error, sizeof(r->end_error), "%s", error != NULL ? error : "");
     return finish(ctx, ex, NULL, r, to, cause, error);
+}
+
+/* ----------------------------------------------------- reconciliation */
+
+/* Re-reads uncertain r from the store (OP_RECONCILE); the store answers in
+ * order, so the answer follows the settling of the write that timed out.
+ * If the store cannot be asked, again after a backoff. */
+static bool reconcile_ask(bt_ctx_t *ctx, exec_t *ex, run_t *r)
+{
+    ex->cur->op = OP_RECONCILE;
+    snprintf(ex->cur->run_id, sizeof(ex->cur->run_id), "%s", r->id);
+    if (store_ask(ctx, ex, rs_req_get(r->id)))
+        return true;
+    schedule_retry(ctx, ex, r);
+    return false;
+}
+
+/* Marks r uncertain (a write about it timed out, or found another state
+ * than memory has) and queues its re-read first. Items about r wait until
+ * the store has answered it; the write's reservation stays meanwhile. An
+ * ending run needs none: its outcome's retry adopts what the store has. */
+static void begin_reconcile(bt_ctx_t *ctx, exec_t *ex, run_t *r)
+{
+    if (r->ending) {
+        schedule_retry(ctx, ex, r);
+        return;
+    }
+    r->uncertain = true;
+    r->backoff_ns = 0;
+    if (r->has_retry) /* a progress retry: rearmed once the run is re-read */
+        (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->retry);
+    r->has_retry = false;
+    ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_RETRY);
+    if (g != NULL) {
+        snprintf(g->run_id, sizeof(g->run_id), "%s", r->id);
+        if (qpush(ex, &g->hdr, true))
+            return;
+    }
+    schedule_retry(ctx, ex, r); /* out of memory: its timer re-reads it */
+}
+
+/* Removes r from memory: the store has it ended in st (status EX_OK), or
+ * does not have it (status EX_ESTORE). Its waiting commands are answered,
+ * those put aside behind its pause decided again. */
+static void drop_run(bt_ctx_t *ctx, exec_t *ex, run_t *r, int status, rs_state_t st)
+{
+    for (waiter_t *w = r->waiters; w != NULL; w = w->next) {
+        if (status == EX_OK)
+            reply(ctx, ex, w->cmd, EX_OK, r->id, st, NULL);
+        else
+            reply(ctx, ex, w->cmd, EX_ESTORE, r->id, r->state, "run %s: the store does not have it",
+                  r->id);
+    }
+    if (r->pause_cmd != NULL)
+        answer_pause(ctx, ex, r, 0, status == EX_OK ? st : r->state);
+    bool was_running = r->state == RS_RUNNING;
+    if (r->has_grace)
+        (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->grace);
+    if (r->has_retry)
+        (void)bt_timer_cancel(bt_ctx_runtime(ctx), r->retry);
+    release_deferred(ex, r);
+    run_remove(ex, r);
+    if (was_running)
+        qpush_internal(ex, EX_I_PROMOTE, true);
+}
+
+/* Memory takes the store's state st for r, as if the write that moved it
+ * there had been answered (nobody is: the command that asked for it was
+ * answered store_error, or met a conflict and is decided again), and the
+ * kind is told. May free r. */
+static void adopt_state(bt_ctx_t *ctx, exec_t *ex, run_t *r, rs_state_t st)
+{
+    rs_state_t old = r->state;
+    if (st == old || st == RS_NONE || st >= RS_STATE_COUNT) {
+        if (r->dirty)
+            schedule_retry(ctx, ex, r); /* progress held back while uncertain */
+        return;
+    }
+    if (rs_state_terminal(st)) {
+        if (r->actor != BT_REF_NONE) {
+            /* Ended in the store, but its kind still works: stop it (grace,
+             * then force). Its outcome then finds the run ended in the
+             * store and takes the store's state (OP_FINISH, conflict). */
+            if (!r->stopping)
+                stop_kind(ctx, ex, r);
+            return;
+        }
+        ex->st.transitions[old][st]++;
+        drop_run(ctx, ex, r, EX_OK, st);
+        return;
+    }
+    ex->st.transitions[old][st]++;
+    r->state = st;
+    if (st == RS_PAUSED && r->actor != BT_REF_NONE) {
+        kind_send(ctx, r->actor, EX_K_PAUSE); /* its confirmation answers nobody */
+        r->pauses_owed++;
+    } else if (st == RS_RUNNING) {
+        if (r->actor != BT_REF_NONE)
+            kind_send(ctx, r->actor, EX_K_RESUME);
+        else
+            launch(ctx, ex, r);
+    } else if (st == RS_PENDING) {
+        r->seq = ex->next_seq++;
+    }
+    if (old == RS_RUNNING)
+        qpush_internal(ex, EX_I_PROMOTE, true); /* its slot is free */
+    if (r->dirty)
+        schedule_retry(ctx, ex, r); /* progress held back while uncertain */
+}
+
+/* The answer to an uncertain run's re-read. May free r. */
+static void reconciled(bt_ctx_t *ctx, exec_t *ex, run_t *r, const rs_reply_t *rep, int status)
+{
+    if (status == RS_OK && rep != NULL && rep->nruns > 0) {
+        rs_run_t rr;
+        rs_reply_run(rep, 0, &rr);
+        r->uncertain = false;
+        r->inflight_to = RS_NONE; /* the reservation becomes the state itself, or goes */
+        r->backoff_ns = 0;
+        ex->st.reconciles++;
+        adopt_state(ctx, ex, r, rr.state);
+    } else if (status == RS_ENOTFOUND || status == RS_EINVAL) {
+        ex->st.reconciles++;
+        drop_run(ctx, ex, r, EX_ESTORE, RS_NONE);
+    } else {
+        schedule_retry(ctx, ex, r); /* the store still fails: again, with backoff */
+    }
+}
+
+/* Marks job jx uncertain (a create of it timed out: the store may hold a
+ * run memory does not) and queues the re-read of its active runs, at once
+ * or after a backoff. */
+static void job_reconcile(bt_ctx_t *ctx, exec_t *ex, uint32_t jx, bool later)
+{
+    job_t *j = &ex->jobs[jx];
+    j->uncertain = true;
+    if (j->recon_armed)
+        return;
+    ex_grace_t *g = BT_MSG_NEW(ex_grace_t, EX_I_RECONCILE_JOB);
+    if (g == NULL)
+        return; /* out of memory: the job's starts wait (a restart recovers) */
+    g->job = jx;
+    if (!later) {
+        j->recon_armed = qpush(ex, &g->hdr, true);
+        return;
+    }
+    uint64_t d = j->backoff_ns != 0 ? j->backoff_ns : RETRY_MIN_NS;
+    j->backoff_ns = d * 2 < RETRY_MAX_NS ? d * 2 : RETRY_MAX_NS;
+    if (bt_timer_start(bt_ctx_runtime(ctx), bt_self(ctx), &g->hdr, d, 0, NULL) != BT_OK) {
+        bt_msg_free(&g->hdr); /* shutting down: recovery will see the runs */
+        return;
+    }
+    j->recon_armed = true;
+    ex->st.store_retries++;
+}
+
+/* EX_I_RECONCILE_JOB: queued behind every create of the job in flight
+ * (item_blocked), so each of them is answered or timed out before the
+ * store lists the job's active runs. */
+static bool do_reconcile_job(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *m)
+{
+    uint32_t jx = ((const ex_grace_t *)m)->job;
+    if (m->size < sizeof(ex_grace_t) || jx >= ex->njobs)
+        return false;
+    job_t *j = &ex->jobs[jx];
+    j->recon_armed = false;
+    if (!j->uncertain)
+        return false;
+    ex->cur->op = OP_RECONCILE_JOB;
+    ex->cur->job = jx;
+    if (store_ask(ctx, ex, rs_req_active(j->name)))
+        return true;
+    job_reconcile(ctx, ex, jx, true);
+    return false;
+}
+
+/* The answer to an uncertain job's re-read. An active run of the job that
+ * memory does not hold is a creation whose answer was lost (the executor is
+ * the store's only writer, and recovery loaded the rest): with an
+ * idempotency key it is adopted, as recovery would (the client's retry
+ * with the key gets it); without, nobody can name it, so it is ended,
+ * "interrupted: start outcome unknown" (EX_I_ORPHAN), having run nothing. */
+static void job_reconciled(bt_ctx_t *ctx, exec_t *ex, uint32_t jx, const rs_reply_t *rep,
+                           int status)
+{
+    job_t *j = &ex->jobs[jx];
+    if (status != RS_OK || rep == NULL) {
+        job_reconcile(ctx, ex, jx, true);
+        return;
+    }
+    for (uint32_t i = 0; i < rep->nruns; i++) {
+        rs_run_t rr;
+        rs_reply_run(rep, i, &rr);
+        if (rr.id == NULL || run_find(ex, rr.id) != NULL || rr.state == RS_NONE ||
+            rr.state >= RS_STATE_COUNT || rs_state_terminal(rr.state))
+            continue;
+        ex->st.transitions[RS_NONE][rr.state]++;
+        if (rr.idem_key != NULL) {
+            adopt(ctx, ex, &rr);
+            continue;
+        }
+        run_t *r = run_add(ex, rr.id, jx, rr.state, rr.params);
+        if (r == NULL)
+            continue;
+        r->attempt = rr.attempt;
+        bt_msg_t *f = ex_cmd_new(EX_I_ORPHAN, r->id, NULL, NULL);
+        if (f != NULL)
+            qpush(ex, f, true);
+    }
+    j->uncertain = false;
+    memset(j->unsure, 0, sizeof(j->unsure));
+    j->backoff_ns = 0;
+    ex->st.reconciles++;
+}
+
+/* EX_I_ORPHAN: ends a run found by a job's re-read (no kind ever ran it). */
+static bool do_orphan(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
+{
+    run_t *r = run_find(ex, ((const ex_cmd_t *)m)->run_id);
+    if (r == NULL || r->ending || r->actor != BT_REF_NONE)
+        return false;
+    /* Table: a pending (or paused) run can only be stopped. */
+    return end_run(ctx, ex, r, r->state == RS_RUNNING ? RS_FAILED : RS_STOPPED, "reconcile",
+                   "interrupted: start outcome unknown");
 }
 
 /* EX_K_PAUSED. Handled as it arrives, not queued: it writes nothing and
@@ -1241,6 +1539,8 @@ static bool do_retry(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
     if (r == NULL)
         return false;
     r->has_retry = false;
+    if (r->uncertain)
+        return reconcile_ask(ctx, ex, r);
     if (r->ending)
         return finish(ctx, ex, NULL, r, r->end_to, r->end_cause,
                       r->end_error[0] ? r->end_error : NULL);
@@ -1257,7 +1557,7 @@ static bool do_promote(bt_ctx_t *ctx, exec_t *ex)
     run_t *best = NULL;
     for (uint32_t i = 0; i < ex->nruns; i++) {
         run_t *r = ex->runs[i];
-        if (r->state == RS_PENDING && !r->stopping && !r->ending &&
+        if (r->state == RS_PENDING && !r->stopping && !r->ending && !r->inflight && !r->uncertain &&
             (best == NULL || r->seq < best->seq))
             best = r;
     }
@@ -1342,6 +1642,10 @@ static bool handle(bt_ctx_t *ctx, exec_t *ex, bt_msg_t *m)
         return do_promote(ctx, ex);
     case EX_I_RECOVER_FAIL:
         return do_recover_fail(ctx, ex, m);
+    case EX_I_RECONCILE_JOB:
+        return do_reconcile_job(ctx, ex, m);
+    case EX_I_ORPHAN:
+        return do_orphan(ctx, ex, m);
     default:
         if (bt_msg_is_request(m))
             reply(ctx, ex, m, EX_EBADREQ, "", RS_NONE, "unknown command %#x", (unsigned)m->id);
@@ -1405,6 +1709,31 @@ static void after_boot(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep)
     }
 }
 
+/* Puts the slot's command back at the front of the work queue, to be
+ * decided again (it waits while its run is uncertain); answered internal
+ * when out of memory. */
+static void requeue(bt_ctx_t *ctx, exec_t *ex, inflight_t *in)
+{
+    if (qpush_keep(ex, in->cmd, true))
+        in->cmd = NULL;
+    else
+        reply(ctx, ex, in->cmd, EX_EINTERNAL, "", RS_NONE, "executor out of memory");
+}
+
+/* Answers a command on r whose write timed out: store_error, but the
+ * outcome is unknown (the run is re-read, and memory follows the store). */
+static void reply_timeout(bt_ctx_t *ctx, exec_t *ex, const bt_msg_t *cmd, const run_t *r)
+{
+    const char *verb = cmd->id == EX_MSG_PAUSE    ? "pause"
+                       : cmd->id == EX_MSG_RESUME ? "resume"
+                       : cmd->id == EX_MSG_STOP   ? "stop"
+                                                  : "change";
+    reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
+          "run %s is %s; the store did not answer in time: the %s may still take effect (GET the "
+          "run to see its state)",
+          r->id, rs_state_name(r->state), verb);
+}
+
 static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int status,
                         const char *smsg)
 {
@@ -1429,8 +1758,16 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
             answer_existing(ctx, ex, cmd, rep);
             return false;
         }
-        if (status == RS_ENOTFOUND)
-            return start_decide(ctx, ex, cmd); /* a new key */
+        if (status == RS_ENOTFOUND) { /* a new key */
+            int jx = job_find(ex, c->job);
+            if (jx >= 0 && ex->jobs[jx].uncertain && qpush_keep(ex, cmd, true)) {
+                /* A create of the job timed out meanwhile: decided (the key
+                 * looked up again) once the job is re-read. */
+                in->cmd = NULL;
+                return false;
+            }
+            return start_decide(ctx, ex, cmd);
+        }
         reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE,
               "job %s: the store could not look the idempotency key up: %s", c->job, smsg);
         return false;
@@ -1439,6 +1776,23 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
         const ex_cmd_t *c = (const ex_cmd_t *)cmd;
         if (status == RS_EDUPLICATE) { /* the store's unique index: the same as a found key */
             answer_existing(ctx, ex, cmd, rep);
+            return false;
+        }
+        if (status == BT_ETIMEDOUT) {
+            /* The store may still create the run: it keeps its place in the
+             * job until the job's active runs are re-read. */
+            ex->jobs[in->job].unsure[in->to]++;
+            job_reconcile(ctx, ex, in->job, false);
+            if (c->idem_key[0] != '\0')
+                reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE,
+                      "job %s: the store did not answer in time; the start may still take "
+                      "effect: start again with the same idempotency key to get its run",
+                      c->job);
+            else
+                reply(ctx, ex, cmd, EX_ESTORE, "", RS_NONE,
+                      "job %s: the store did not answer in time; a run it may still create is "
+                      "ended as \"interrupted: start outcome unknown\" (list the job's runs)",
+                      c->job);
             return false;
         }
         if (status != RS_OK) {
@@ -1463,9 +1817,22 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
         if (r == NULL)
             return false;
         if (status != RS_OK) {
+            bool client = cmd->id != EX_I_PROMOTE;
+            if (status == RS_ECONFLICT || status == BT_ETIMEDOUT) {
+                /* Memory is stale (conflict) or may be (timeout: the store
+                 * may still commit it): the run is re-read before anything
+                 * else about it is decided. A conflicting command is
+                 * decided again then; a timed-out one is answered now. */
+                if (client && status == RS_ECONFLICT)
+                    requeue(ctx, ex, in);
+                else if (client)
+                    reply_timeout(ctx, ex, cmd, r);
+                begin_reconcile(ctx, ex, r);
+                return false;
+            }
             /* A client's command: refused, nothing changed. A promotion:
              * tried again later. */
-            if (cmd->id != EX_I_PROMOTE)
+            if (client)
                 reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
                       "run %s is %s; the store failed: %s", r->id, rs_state_name(r->state), smsg);
             else if (store_failed(status))
@@ -1516,6 +1883,9 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
             }
             schedule_retry(ctx, ex, r);
             return false;
+        } else if (status == RS_ECONFLICT && !in->then_finish) {
+            begin_reconcile(ctx, ex, r); /* the store has it ended: memory is stale */
+            return false;
         }
         if (in->then_finish) {
             in->then_finish = false;
@@ -1535,6 +1905,16 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
         if (r == NULL)
             return false;
         if (status != RS_OK) {
+            if (!r->ending && (status == RS_ECONFLICT || status == BT_ETIMEDOUT)) {
+                /* A client's stop on a stale view, or one the store may
+                 * still commit: as for OP_MOVE. */
+                if (status == RS_ECONFLICT)
+                    requeue(ctx, ex, in);
+                else
+                    reply_timeout(ctx, ex, cmd, r);
+                begin_reconcile(ctx, ex, r);
+                return false;
+            }
             if (!r->ending) { /* a client's stop: refused, nothing changed */
                 reply(ctx, ex, cmd, EX_ESTORE, r->id, r->state,
                       "run %s is %s; the store failed: %s", r->id, rs_state_name(r->state), smsg);
@@ -1621,6 +2001,13 @@ static bool continue_op(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep, int st
         }
         return false;
     }
+    case OP_RECONCILE:
+        if (r != NULL)
+            reconciled(ctx, ex, r, rep, status);
+        return false;
+    case OP_RECONCILE_JOB:
+        job_reconciled(ctx, ex, in->job, rep, status);
+        return false;
     case OP_NONE:
         break;
     }
@@ -1635,6 +2022,7 @@ static run_t *item_run(exec_t *ex, const bt_msg_t *m)
     case EX_MSG_RESUME:
     case EX_MSG_STOP:
     case EX_I_RECOVER_FAIL:
+    case EX_I_ORPHAN:
         return m->size >= sizeof(ex_cmd_t) ? run_find(ex, ((const ex_cmd_t *)m)->run_id) : NULL;
     case EX_K_PROGRESS:
     case EX_K_CHECKPOINT:
@@ -1662,6 +2050,11 @@ static bool item_blocked(exec_t *ex, const bt_msg_t *m)
 {
     if (m->id == EX_MSG_START && m->size >= sizeof(ex_cmd_t)) {
         const ex_cmd_t *c = (const ex_cmd_t *)m;
+        if (memchr(c->job, 0, sizeof(c->job)) != NULL) {
+            int jx = job_find(ex, c->job);
+            if (jx >= 0 && ex->jobs[jx].uncertain)
+                return true; /* a create of the job timed out: re-read first */
+        }
         if (c->idem_key[0] == '\0' || memchr(c->idem_key, 0, sizeof(c->idem_key)) == NULL)
             return false;
         for (uint32_t i = 0; i < EX_MAX_INFLIGHT; i++) {
@@ -1672,8 +2065,18 @@ static bool item_blocked(exec_t *ex, const bt_msg_t *m)
         }
         return false;
     }
+    if (m->id == EX_I_RECONCILE_JOB) {
+        uint32_t jx = ((const ex_grace_t *)m)->job;
+        return jx < ex->njobs && creates_in_flight(ex, jx) > 0;
+    }
     const run_t *r = item_run(ex, m);
-    return r != NULL && r->inflight;
+    if (r == NULL)
+        return false;
+    if (r->inflight)
+        return true;
+    if (m->id == EX_I_RETRY)
+        return false; /* an outcome's retry, or an uncertain run's re-read */
+    return r->uncertain || (m->id == EX_MSG_RESUME && ex->jobs[r->job].uncertain);
 }
 
 static inflight_t *free_slot(exec_t *ex)
@@ -1733,7 +2136,8 @@ static void maybe_promote(exec_t *ex)
     bool candidate = false;
     for (uint32_t i = 0; i < ex->nruns && !candidate; i++) {
         const run_t *r = ex->runs[i];
-        candidate = r->state == RS_PENDING && !r->inflight && !r->stopping && !r->ending;
+        candidate =
+            r->state == RS_PENDING && !r->inflight && !r->uncertain && !r->stopping && !r->ending;
     }
     if (!candidate)
         return;
@@ -1880,7 +2284,10 @@ static int ex_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
         for (uint32_t i = 0; i < ex->nruns; i++) {
             s->runs[ex->runs[i]->state]++;
             s->retrying += ex->runs[i]->ending;
+            s->uncertain += ex->runs[i]->uncertain;
         }
+        for (uint32_t j = 0; j < ex->njobs; j++)
+            s->uncertain += ex->jobs[j].uncertain;
         s->queued = ex->qlen;
         if (bt_reply(ctx, msg, &s->hdr) != BT_OK)
             bt_msg_free(&s->hdr);

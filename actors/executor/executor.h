@@ -10,8 +10,13 @@
  * command is durable in the run store before its reply; a pause of a
  * running run is answered once its kind confirms the run is quiescent (or
  * after the job's stop grace, flagged EX_REPLY_UNCONFIRMED). Commands sent
- * before start-up recovery is done wait for it. Messages: after a
- * successful send a message belongs to the runtime (see baton.h).
+ * before start-up recovery is done wait for it. A command answered
+ * EX_ESTORE because the store did not answer in time may still take effect
+ * (the store may commit it later): the executor then re-reads the run (or,
+ * for a start, the job's active runs) and adopts what the store has before
+ * it decides anything else about it (docs/executor.md, "Store timeouts").
+ * Messages: after a successful send a message belongs to the runtime (see
+ * baton.h).
  */
 #ifndef BATON_EXECUTOR_H
 #define BATON_EXECUTOR_H
@@ -170,9 +175,11 @@ typedef struct ex_stats_reply {
     uint64_t transitions[RS_STATE_COUNT][RS_STATE_COUNT];
     uint64_t pause_timeouts;       /* pauses answered without the kind's confirmation */
     uint64_t store_failures;       /* store requests that failed or timed out */
-    uint64_t store_retries;        /* kind-caused writes retried after a store failure */
+    uint64_t store_retries;        /* kind-caused writes and re-reads retried after a failure */
+    uint64_t reconciles;           /* runs and jobs re-read after a store timeout or conflict */
     uint32_t runs[RS_STATE_COUNT]; /* non-terminal runs held now, by state */
     uint32_t retrying;             /* runs whose outcome waits for a store retry */
+    uint32_t uncertain;            /* runs and jobs waiting to be re-read from the store */
     uint32_t queued;               /* work items waiting in the executor */
 } ex_stats_reply_t;
 

@@ -207,7 +207,10 @@ static int status_of(const char *code)
 static void reply_ask_failure(bt_http_resp_t *resp, int rc, const char *what)
 {
     if (rc == BT_ETIMEDOUT)
-        bt_http_resp_error(resp, 500, "internal", "%s did not answer in time", what);
+        bt_http_resp_error(resp, 500, "internal",
+                           "%s did not answer in time: the outcome is unknown (GET the run to "
+                           "see its state)",
+                           what);
     else if (rc == BT_ENOACTOR || rc == BT_ESTATE)
         bt_http_resp_error(resp, 503, "shutting_down", "%s is not running", what);
     else

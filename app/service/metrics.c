@@ -161,6 +161,27 @@ static void executor_metrics(bt_api_t *api, buf_t *b)
                     (unsigned long long)st->transitions[from][to]);
         }
     }
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } rows[] = {
+        {"baton_executor_pause_unconfirmed_total", "counter",
+         "Pauses answered without the job kind's confirmation (after the stop grace).",
+         st->pause_timeouts},
+        {"baton_executor_store_failures_total", "counter",
+         "Store requests of the executor that failed or timed out.", st->store_failures},
+        {"baton_executor_store_retries_total", "counter",
+         "Writes and re-reads the executor retried after a store failure.", st->store_retries},
+        {"baton_executor_reconciles_total", "counter",
+         "Runs and jobs re-read after a store timeout or conflict.", st->reconciles},
+        {"baton_executor_uncertain", "gauge", "Runs and jobs waiting to be re-read from the store.",
+         st->uncertain},
+        {"baton_executor_queued", "gauge", "Work items waiting in the executor.", st->queued},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        help(b, rows[i].name, rows[i].type, rows[i].help);
+        bprintf(b, "%s %llu\n", rows[i].name, (unsigned long long)rows[i].v);
+    }
     bt_msg_free(m);
 }
 

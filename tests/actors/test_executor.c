@@ -5,10 +5,12 @@
  * after the store is reopened, pauses answered on the kind's confirmation
  * (and the commands that meet a waiting pause), idempotency keys (also
  * across a restart and under 32 concurrent starts), outcomes retried
- * through store failures (fault VFS), the counters, and store round trips
+ * through store failures (fault VFS), the counters, store round trips
  * of commands on different runs overlapping (with reservations holding
- * the limits). Job kinds here are
- * small test actors. */
+ * the limits), and reconciliation with the store after a write timed out
+ * but committed (fault VFS holding the fsync past a short store timeout)
+ * or after a compare-and-set met a stale view. Job kinds here are small
+ * test actors. */
 #define _GNU_SOURCE
 #include "executor.h"
 #include "faultvfs.h"
@@ -36,7 +38,15 @@
  * once. "stubborn" ignores EX_K_STOP, so only the executor's forced stop
  * ends it. "slow" confirms a pause only when told (TK_CONFIRM); "mute"
  * never confirms one. */
-enum { TK_DONE = 0x54000001u, TK_FAIL, TK_STEP, TK_CONFIRM };
+enum { TK_DONE = 0x54000001u, TK_FAIL, TK_STEP, TK_CONFIRM, TK_QUERY, TK_QUERY_REPLY };
+
+/* The answer to TK_QUERY: whether the kind is paused (EX_K_PAUSE seen, no
+ * EX_K_RESUME since), and how many EX_K_PAUSE it got. */
+typedef struct tk_query_reply {
+    bt_msg_t hdr;
+    int paused;
+    int pauses;
+} tk_query_reply_t;
 
 typedef enum { PAUSE_AT_ONCE, PAUSE_WHEN_TOLD, PAUSE_NEVER } pause_mode_t;
 
@@ -46,6 +56,8 @@ typedef struct tk {
     bool stubborn;
     pause_mode_t pause_mode;
     int64_t steps;
+    bool paused;
+    int pauses;
 } tk_t;
 
 static int tk_init_common(bt_ctx_t *ctx, tk_t *t, const ex_kind_args_t *a, bool stubborn)
@@ -89,9 +101,24 @@ static int tk_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
     tk_t *t = state;
     switch (msg->id) {
     case EX_K_PAUSE:
+        t->paused = true;
+        t->pauses++;
         if (t->pause_mode == PAUSE_AT_ONCE)
             ex_kind_paused(ctx, t->executor, t->run_id);
         break;
+    case EX_K_RESUME:
+        t->paused = false;
+        break;
+    case TK_QUERY: {
+        tk_query_reply_t *q = BT_MSG_NEW(tk_query_reply_t, TK_QUERY_REPLY);
+        if (q == NULL)
+            break;
+        q->paused = t->paused;
+        q->pauses = t->pauses;
+        if (bt_reply(ctx, msg, &q->hdr) != BT_OK)
+            bt_msg_free(&q->hdr);
+        break;
+    }
     case TK_CONFIRM:
         ex_kind_paused(ctx, t->executor, t->run_id);
         break;
@@ -178,6 +205,7 @@ static const ex_job_t jobs[] = {
 
 static bool virtual_time;
 static bool use_faultvfs;
+static uint64_t store_timeout;            /* the executor's per store request; 0 = its default */
 static rs_sync_t sync_mode = RS_SYNC_OFF; /* FULL where a test holds fsyncs */
 
 static void start_all(uint32_t max_running, uint32_t max_pending)
@@ -199,7 +227,8 @@ static void start_all(uint32_t max_running, uint32_t max_pending)
                        .njobs = sizeof(jobs) / sizeof(jobs[0]),
                        .max_running = max_running,
                        .max_pending = max_pending,
-                       .force_slack_ns = 10 * MS};
+                       .force_slack_ns = 10 * MS,
+                       .store_timeout_ns = store_timeout};
     cr_assert_eq(ex_spawn(rt, &cfg, &ex), BT_OK);
 }
 
@@ -322,6 +351,25 @@ static void kind_tell(const char *id, uint32_t what)
     cr_assert_neq(k, BT_REF_NONE, "kind actor of %s not found", id);
     bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), what);
     cr_assert_eq(bt_send(rt, k, m), BT_OK);
+}
+
+/* Whether the run's kind actor is paused, as it says. */
+static tk_query_reply_t kind_query(const char *id)
+{
+    char name[64];
+    bt_ref_t k = BT_REF_NONE;
+    snprintf(name, sizeof(name), "k-%s", id);
+    for (int i = 0; i < 500 && bt_whereis(rt, name, &k) != BT_OK; i++)
+        sleep_ms(2);
+    cr_assert_neq(k, BT_REF_NONE, "kind actor of %s not found", id);
+    bt_msg_t *r = NULL;
+    cr_assert_eq(bt_ask_wait(rt, k, bt_msg_new(sizeof(bt_msg_t), TK_QUERY), 20 * SEC_NS, &r),
+                 BT_OK);
+    cr_assert_eq(r->id, TK_QUERY_REPLY);
+    tk_query_reply_t q;
+    memcpy(&q, r, sizeof(q));
+    bt_msg_free(r);
+    return q;
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -766,7 +814,7 @@ Test(executor, a_resume_waits_behind_a_waiting_pause)
     start_ok("slow", id, RS_RUNNING);
     async_cmd_t p, q;
     async_cmd(&p, EX_MSG_PAUSE, id, NULL, NULL);
-    sleep_ms(50);
+    await_state(id, RS_PAUSED); /* the pause is decided (and durable) first */
     async_cmd(&q, EX_MSG_RESUME, id, NULL, NULL);
     sleep_ms(100);
     cr_assert(!async_done(&p));
@@ -788,7 +836,7 @@ Test(executor, a_stop_during_a_waiting_pause_answers_both_once)
     start_ok("slow", id, RS_RUNNING);
     async_cmd_t p;
     async_cmd(&p, EX_MSG_PAUSE, id, NULL, NULL);
-    sleep_ms(50);
+    await_state(id, RS_PAUSED); /* the pause is decided (and durable) first */
     cr_assert(!async_done(&p));
     int st;
     cr_assert_eq(run_cmd(EX_MSG_STOP, id, &st), EX_OK);
@@ -1117,4 +1165,193 @@ Test(executor, ready_is_answered_once_recovery_is_done)
     cr_assert_eq(r->id, EX_MSG_REPLY);
     cr_assert_eq(((ex_reply_t *)r)->status, EX_OK);
     bt_msg_free(r);
+}
+
+/* ------------------------------------------- store timeouts and conflicts */
+
+/* The run's last_error as the store has it ("" if none). */
+static void stored_error(const char *id, char *out, size_t len)
+{
+    bt_msg_t *r = NULL;
+    cr_assert_eq(bt_ask_wait(rt, ex, ex_cmd_new(EX_MSG_GET, id, NULL, NULL), 20 * SEC_NS, &r),
+                 BT_OK);
+    cr_assert_eq(((rs_reply_t *)r)->status, RS_OK);
+    rs_run_t run;
+    rs_reply_run((const rs_reply_t *)r, 0, &run);
+    snprintf(out, len, "%s", run.last_error != NULL ? run.last_error : "");
+    bt_msg_free(r);
+}
+
+/* Moves a run in the store behind the executor's back. */
+static void store_move(const char *id, rs_state_t from, rs_state_t to)
+{
+    bt_msg_t *r = NULL;
+    cr_assert_eq(
+        bt_ask_wait(rt, store, rs_req_transition(id, from, to, "test", NULL), 20 * SEC_NS, &r),
+        BT_OK);
+    cr_assert_eq(((rs_reply_t *)r)->status, RS_OK, "%s", ((rs_reply_t *)r)->message);
+    bt_msg_free(r);
+}
+
+/* The store's commits wait at their fsync (fault VFS) for longer than the
+ * executor's store timeout, then go through: the writes time out in the
+ * executor but are committed. The timeout is long enough that the
+ * unstalled writes of a loaded machine never reach it. */
+static void timeouts_setup(void)
+{
+    use_faultvfs = true;
+    sync_mode = RS_SYNC_FULL;
+    store_timeout = 400 * MS;
+    start_all(4, 0);
+}
+
+Test(executor, a_pause_that_timed_out_but_committed_is_adopted_before_the_next_command)
+{
+    timeouts_setup();
+    char id[EX_RUN_ID_MAX];
+    start_ok("a", id, RS_RUNNING);
+    cr_assert_eq(kind_query(id).paused, 0);
+    faultvfs_stall_syncs(true);
+    ex_reply_t *r = cmd(EX_MSG_PAUSE, id, NULL, NULL);
+    cr_assert_eq(r->status, EX_ESTORE, "%s", r->message);
+    cr_assert_eq(r->state, RS_RUNNING);
+    cr_assert(strstr(r->message, "did not answer in time: the pause may still take effect") != NULL,
+              "%s", r->message);
+    bt_msg_free(&r->hdr);
+    for (int i = 0; i < 5000 && faultvfs_stalled() == 0; i++)
+        sleep_ms(1);
+    cr_assert_gt(faultvfs_stalled(), 0); /* the pause is still being committed */
+    ex_stats_reply_t s = get_stats();
+    cr_assert_eq(s.uncertain, 1);
+    /* the next command on the run waits for its re-read, which times out
+     * too while the store is held, and is retried */
+    async_cmd_t p;
+    async_cmd(&p, EX_MSG_PAUSE, id, NULL, NULL);
+    sleep_ms(600);
+    cr_assert(!async_done(&p), "a command was decided on a stale view");
+    faultvfs_stall_syncs(false); /* the pause commits */
+    async_join(&p);
+    cr_assert_eq(p.rep.status, EX_ETRANSITION, "%s", p.rep.message);
+    cr_assert_eq(p.rep.state, RS_PAUSED);
+    char want[128];
+    snprintf(want, sizeof(want), "run %s is paused; cannot pause", id);
+    cr_assert_str_eq(p.rep.message, want);
+    cr_assert_eq(stored_state(id), RS_PAUSED);
+    tk_query_reply_t q = kind_query(id); /* the kind was told, once */
+    cr_assert_eq(q.paused, 1);
+    cr_assert_eq(q.pauses, 1);
+    int st;
+    cr_assert_eq(run_cmd(EX_MSG_RESUME, id, &st), EX_OK);
+    cr_assert_eq(st, RS_RUNNING);
+    cr_assert_eq(stored_state(id), RS_RUNNING);
+    cr_assert_eq(kind_query(id).paused, 0);
+    s = get_stats();
+    cr_assert_eq(s.uncertain, 0);
+    cr_assert_geq(s.reconciles, 1);
+    cr_assert_geq(s.store_failures, 2); /* the pause and at least one re-read */
+    cr_assert_eq(s.transitions[RS_RUNNING][RS_PAUSED], 1);
+    cr_assert_eq(s.transitions[RS_PAUSED][RS_RUNNING], 1);
+    cr_assert_eq(s.runs[RS_RUNNING], 1);
+}
+
+Test(executor, a_start_that_timed_out_but_committed_is_failed_not_orphaned)
+{
+    timeouts_setup();
+    faultvfs_stall_syncs(true);
+    ex_reply_t *r = cmd(EX_MSG_START, NULL, "a", "{}");
+    cr_assert_eq(r->status, EX_ESTORE, "%s", r->message);
+    cr_assert(strstr(r->message, "interrupted: start outcome unknown") != NULL, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    cr_assert_eq(get_stats().uncertain, 1);
+    /* a second start of the job waits until the job is re-read */
+    async_cmd_t s2;
+    async_cmd(&s2, EX_MSG_START, NULL, "a", NULL);
+    sleep_ms(200);
+    cr_assert(!async_done(&s2), "a start was decided while the job was uncertain");
+    faultvfs_stall_syncs(false); /* the run is created */
+    async_join(&s2);
+    /* the lost run is found, and holds the job's one place until it ends */
+    cr_assert_eq(s2.rep.status, EX_ECONFLICT, "%s", s2.rep.message);
+    char orphan[EX_RUN_ID_MAX];
+    snprintf(orphan, sizeof(orphan), "%s", s2.rep.run_id);
+    cr_assert_neq(orphan[0], '\0', "%s", s2.rep.message);
+    await_state(orphan, RS_FAILED);
+    char err[EX_ERRMSG_MAX];
+    stored_error(orphan, err, sizeof(err));
+    cr_assert_str_eq(err, "interrupted: start outcome unknown");
+    char id[EX_RUN_ID_MAX];
+    start_ok("a", id, RS_RUNNING); /* its place is free again */
+    cr_assert_str_neq(id, orphan);
+    cr_assert_eq(runs_of("a"), 2);
+    ex_stats_reply_t s = get_stats();
+    cr_assert_eq(s.uncertain, 0);
+    cr_assert_geq(s.reconciles, 1);
+    cr_assert_eq(s.runs[RS_RUNNING], 1);
+    cr_assert_eq(s.transitions[RS_RUNNING][RS_FAILED], 1);
+}
+
+Test(executor, a_keyed_start_that_timed_out_but_committed_is_adopted_and_driven)
+{
+    timeouts_setup();
+    faultvfs_stall_syncs(true);
+    ex_reply_t *r = kstart("a", "lost-answer");
+    cr_assert_eq(r->status, EX_ESTORE, "%s", r->message);
+    cr_assert(strstr(r->message, "same idempotency key") != NULL, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    faultvfs_stall_syncs(false);
+    /* the retry with the key gets the run, which runs */
+    r = kstart("a", "lost-answer");
+    cr_assert_eq(r->status, EX_OK, "%s", r->message);
+    cr_assert(r->flags & EX_REPLY_REPLAYED);
+    cr_assert_eq(r->state, RS_RUNNING);
+    char id[EX_RUN_ID_MAX];
+    snprintf(id, sizeof(id), "%s", r->run_id);
+    bt_msg_free(&r->hdr);
+    cr_assert_eq(stored_state(id), RS_RUNNING);
+    r = cmd(EX_MSG_START, NULL, "a", "{}"); /* max_active counts it */
+    cr_assert_eq(r->status, EX_ECONFLICT, "%s", r->message);
+    cr_assert_str_eq(r->run_id, id);
+    bt_msg_free(&r->hdr);
+    kind_tell(id, TK_DONE); /* its kind was started */
+    await_state(id, RS_COMPLETED);
+    char other[EX_RUN_ID_MAX];
+    start_ok("a", other, RS_RUNNING);
+    cr_assert_eq(runs_of("a"), 2);
+}
+
+Test(executor, a_conflict_from_a_stale_view_is_reconciled_and_the_command_decided_again)
+{
+    start_all(4, 0);
+    char a[EX_RUN_ID_MAX], b[EX_RUN_ID_MAX];
+    start_ok("a", a, RS_RUNNING);
+    start_ok("b", b, RS_RUNNING);
+    /* the store moves a to paused behind the executor's back */
+    store_move(a, RS_RUNNING, RS_PAUSED);
+    ex_reply_t *r = cmd(EX_MSG_PAUSE, a, NULL, NULL);
+    cr_assert_eq(r->status, EX_ETRANSITION, "%s", r->message);
+    cr_assert_eq(r->state, RS_PAUSED);
+    bt_msg_free(&r->hdr);
+    cr_assert_eq(kind_query(a).paused, 1); /* the kind was told */
+    int st;
+    cr_assert_eq(run_cmd(EX_MSG_RESUME, a, &st), EX_OK);
+    cr_assert_eq(st, RS_RUNNING);
+    cr_assert_eq(stored_state(a), RS_RUNNING);
+    cr_assert_eq(kind_query(a).paused, 0);
+    /* ... and b to stopped: its kind is stopped, and its place freed */
+    store_move(b, RS_RUNNING, RS_STOPPED);
+    r = cmd(EX_MSG_PAUSE, b, NULL, NULL);
+    cr_assert_eq(r->status, EX_ETRANSITION, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    for (int i = 0; i < 500 && get_stats().runs[RS_RUNNING] != 1; i++)
+        sleep_ms(5);
+    cr_assert_eq(get_stats().runs[RS_RUNNING], 1);
+    cr_assert_eq(stored_state(b), RS_STOPPED);
+    r = cmd(EX_MSG_PAUSE, b, NULL, NULL);
+    cr_assert_eq(r->status, EX_ETRANSITION);
+    cr_assert(strstr(r->message, "is stopped; cannot pause") != NULL, "%s", r->message);
+    bt_msg_free(&r->hdr);
+    start_ok("b", b, RS_RUNNING);
+    ex_stats_reply_t s = get_stats();
+    cr_assert_geq(s.reconciles, 2);
+    cr_assert_eq(s.uncertain, 0);
 }
