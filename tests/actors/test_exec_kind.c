@@ -211,6 +211,17 @@ Test(exec_kind, exit_zero_completes_and_logs_stdout)
     cr_assert_str_eq(buf, "hello\n");
 }
 
+/* The parent waits for the child's execve (a close-on-exec pipe), so an
+ * execve error is the run's error, not an anonymous exit 127. */
+Test(exec_kind, an_executable_that_cannot_run_fails_with_the_reason)
+{
+    char id[EX_RUN_ID_MAX], err[256];
+    start("{\"argv\": [\"/nonexistent/baton-no-such-program\"]}", id);
+    cr_assert_eq(await_terminal(id, err, sizeof(err)), RS_FAILED);
+    cr_assert_str_eq(err, "cannot start /nonexistent/baton-no-such-program: No such file or "
+                          "directory");
+}
+
 Test(exec_kind, nonzero_exit_fails_after_retries)
 {
     char id[EX_RUN_ID_MAX], err[256];
