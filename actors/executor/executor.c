@@ -132,6 +132,7 @@ typedef struct run {
     /* The run's outcome, reported by its kind (or decided internally),
      * not yet acknowledged by the store: retried until it is. */
     bool ending;
+    bool recovering; /* found running at start-up, to be failed: see nrecovering */
     rs_state_t end_to;
     char end_cause[64];
     char end_error[EX_ERRMSG_MAX];
@@ -216,6 +217,10 @@ typedef struct exec {
     inflight_t slots[EX_MAX_INFLIGHT]; /* store round trips in flight */
     inflight_t *cur;                   /* the slot of the item being handled */
     bool booting;                      /* recovery: nothing else runs meanwhile */
+    /* Runs recovery is failing as interrupted whose write is not yet
+     * acknowledged: client commands (and READY) wait for them, so "ready"
+     * means recovery's writes are durable, not just decided. */
+    uint32_t nrecovering;
     uint64_t promote_backoff_ns;
     bool promote_retry_armed;
     ex_stats_reply_t st; /* counters; hdr unused */
@@ -477,6 +482,8 @@ static void run_free(run_t *r)
 
 static void run_remove(exec_t *ex, run_t *r)
 {
+    if (r->recovering)
+        ex->nrecovering--;
     for (uint32_t i = 0; i < ex->nruns; i++)
         if (ex->runs[i] == r) {
             ex->runs[i] = ex->runs[--ex->nruns];
@@ -1684,8 +1691,10 @@ static void after_boot(bt_ctx_t *ctx, exec_t *ex, const rs_reply_t *rep)
             launch(ctx, ex, r);
         } else {
             bt_msg_t *f = ex_cmd_new(EX_I_RECOVER_FAIL, r->id, NULL, NULL);
-            if (f != NULL)
-                qpush(ex, f, true);
+            if (f != NULL && qpush(ex, f, true)) {
+                r->recovering = true;
+                ex->nrecovering++;
+            }
         }
     }
     /* Pending runs may start once the failures are recorded. */
@@ -2048,6 +2057,9 @@ static run_t *item_run(exec_t *ex, const bt_msg_t *m)
  * acknowledged state plus every reservation in flight. */
 static bool item_blocked(exec_t *ex, const bt_msg_t *m)
 {
+    if (ex->nrecovering > 0 &&
+        ((m->id >= EX_MSG_START && m->id <= EX_MSG_LIST) || m->id == EX_MSG_READY))
+        return true; /* recovery's failures are not durable yet */
     if (m->id == EX_MSG_START && m->size >= sizeof(ex_cmd_t)) {
         const ex_cmd_t *c = (const ex_cmd_t *)m;
         if (memchr(c->job, 0, sizeof(c->job)) != NULL) {

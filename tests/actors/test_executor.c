@@ -618,6 +618,26 @@ Test(executor, recovery_after_the_store_is_reopened)
     cr_assert_eq(stored_state(paused), RS_RUNNING);
 }
 
+/* Ready means recovery's writes are durable: a start of a job whose run
+ * recovery fails as interrupted is decided after that failure is stored,
+ * so it is never refused for the run being failed (found by the
+ * linearizability recorder: starts right after /readyz got "conflict"). */
+Test(executor, commands_after_recovery_see_its_failures_stored)
+{
+    start_all(4, 0);
+    char old[EX_RUN_ID_MAX], fresh[EX_RUN_ID_MAX];
+    start_ok("drop", old, RS_RUNNING);
+    stop_all();
+    start_all(4, 0);
+    /* sent before recovery finishes: it waits, then succeeds */
+    start_ok("drop", fresh, RS_RUNNING);
+    cr_assert_eq(stored_state(old), RS_FAILED);
+    bt_msg_t *r = NULL;
+    cr_assert_eq(bt_ask_wait(rt, ex, bt_msg_new(sizeof(bt_msg_t), EX_MSG_READY), 20 * SEC_NS, &r),
+                 BT_OK);
+    bt_msg_free(r);
+}
+
 Test(executor, progress_is_persisted_at_a_pace_and_flushed_at_the_end)
 {
     start_all(4, 0); /* pace: at most every 1 s or every 100 reports */
