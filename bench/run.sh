@@ -11,11 +11,12 @@
 #
 # --full (the default) runs every case on baton, the floor and the peers
 # (go, erlang, caf): one unreported warm-up, then N (5) measured runs each.
-# --short runs only bench_runtime --short and bench_baseline --short (a few
-# seconds, small parameters, no peers) and exits non-zero if any workload
-# fails or prints no result; it writes to results/short/ so that it never
-# overwrites a full run's figures. --peers go,erlang,caf picks peers; --cases
-# keeps only the full-mode cases whose name matches the (grep -E) REGEX.
+# --short runs only bench_runtime --short, bench_baseline --short and
+# bench_api --short (seconds, small parameters, no peers) and exits non-zero
+# if any workload fails or prints no result; it writes to results/short/ so
+# that it never overwrites a full run's figures. --peers go,erlang,caf picks peers; --cases
+# keeps only the full-mode cases whose name matches the (grep -E) REGEX
+# (the HTTP API's cases are named api-*; one bench_api process runs them).
 # Missing Debian packages are installed with apt-get (as root, or through
 # sudo); --no-install only reports them. See bench/README.md.
 set -euo pipefail
@@ -90,7 +91,9 @@ install_pkgs() { # installs what is missing of "$@"; returns non-zero if any sti
     fi
 }
 
-build_pkgs=(cmake make gcc pkg-config libck-dev libjemalloc-dev)
+# The service's libraries too: bench_api measures the real `baton` binary.
+build_pkgs=(cmake make gcc pkg-config libck-dev libjemalloc-dev
+    libmicrohttpd-dev libcjson-dev libsqlite3-dev libcurl4-openssl-dev)
 install_pkgs "${build_pkgs[@]}" || { say "cannot get the build dependencies"; exit 1; }
 
 # Peer name -> packages it needs; a peer whose packages fail is skipped.
@@ -107,6 +110,8 @@ if [ "$mode" = full ]; then
         if install_pkgs ${peer_pkgs[$p]}; then active_peers+=("$p"); else skipped+=("$p: packages ${peer_pkgs[$p]} unavailable"); fi
     done
     install_pkgs gnuplot-nox || skipped+=("chart: gnuplot-nox unavailable")
+    # wrk cross-checks bench_api's own generator on the API's GET cases.
+    install_pkgs wrk || skipped+=("wrk cross-check: wrk unavailable")
 fi
 
 # --------------------------------------------------------------------- build
@@ -117,7 +122,7 @@ say "configuring $build (Release, peers $peers_on)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBATON_SANITIZE= \
     -DBATON_BENCH=ON -DBATON_TESTS=OFF -DBATON_BENCH_PEERS=$peers_on >>"$log" 2>&1 ||
     { say "cmake configure failed (see $log)"; exit 1; }
-targets=(bench_runtime bench_baseline bench_timer)
+targets=(bench_runtime bench_baseline bench_timer bench_api)
 for p in "${active_peers[@]}"; do
     case $p in go) targets+=(bench_go) ;; erlang) targets+=(bench_erl) ;; caf) targets+=(bench_caf) ;; esac
 done
@@ -125,13 +130,14 @@ say "building: ${targets[*]}"
 if ! cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >>"$log" 2>&1; then
     # Build the C side alone, so a broken peer toolchain does not stop the run.
     say "build of the peers failed (see $log); retrying without them"
-    cmake --build "$build" -j"$(nproc)" --target bench_runtime bench_baseline >>"$log" 2>&1 ||
+    cmake --build "$build" -j"$(nproc)" --target bench_runtime bench_baseline bench_api >>"$log" 2>&1 ||
         { say "build failed (see $log)"; exit 1; }
 fi
 
 bin="$build/bench"
 bench_runtime="$bin/bench_runtime"
 bench_baseline="$bin/bench_baseline"
+bench_api="$bin/bench_api"
 go_bin="$bin/peers/bench_go"
 caf_bin="$bin/peers/bench_caf"
 beam_dir="$bin/peers"
@@ -158,6 +164,23 @@ big-120x20k	big	120 20000	ns_per_msg	lower	-	big, 120 actors x 20,000 pings
 idle-bytes-1m	idle_bytes	1000000	bytes_per_actor	lower	256	bytes per idle actor (RSS delta, 1e6 actors)
 idle-cpu-1k	idle_cpu	1000 2000	cpu_percent	lower	0.5	idle CPU, 1000 idle actors, 2 s
 ask-20k	ask	20000	ns_per_roundtrip	lower	10000	blocking ask from a non-actor thread, 20,000 round trips
+api-get-rps	get_run	64	req_per_s	higher	-	GET /v1/runs/{id} (a store read), 64 keep-alive clients, 5 s: requests/s
+api-get-p50	get_run	64	p50_us	lower	-	GET /v1/runs/{id}, 64 clients: median latency
+api-get-p99	get_run	64	p99_us	lower	-	GET /v1/runs/{id}, 64 clients: 99th percentile latency
+api-healthz-rps	healthz	64	req_per_s	higher	-	GET /healthz (HTTP layer only, no actor), 64 keep-alive clients, 5 s: requests/s
+api-healthz-p50	healthz	64	p50_us	lower	-	GET /healthz, 64 clients: median latency
+api-healthz-p99	healthz	64	p99_us	lower	-	GET /healthz, 64 clients: 99th percentile latency
+api-startstop-cps	startstop	64	cycles_per_s	higher	-	POST start + POST stop cycles, 64 clients each on its own exec job (/bin/sleep 600): cycles/s
+api-start-p50	startstop	64	start_p50_us	lower	-	start of an exec run (fork+exec, durable write), 64 clients: median latency
+api-start-p99	startstop	64	start_p99_us	lower	-	start of an exec run, 64 clients: 99th percentile latency
+api-stop-p50	startstop	64	stop_p50_us	lower	-	stop of an exec run (SIGTERM, reap, durable write), 64 clients: median latency
+api-stop-p99	startstop	64	stop_p99_us	lower	-	stop of an exec run, 64 clients: 99th percentile latency
+api-get-wrk-rps	wrk_get_run	64	req_per_s	higher	-	GET /v1/runs/{id} measured by wrk (cross-check), 64 connections: requests/s
+api-get-wrk-p50	wrk_get_run	64	p50_us	lower	-	GET /v1/runs/{id} measured by wrk: median latency
+api-get-wrk-p99	wrk_get_run	64	p99_us	lower	-	GET /v1/runs/{id} measured by wrk: 99th percentile latency
+api-healthz-wrk-rps	wrk_healthz	64	req_per_s	higher	-	GET /healthz measured by wrk (cross-check), 64 connections: requests/s
+api-healthz-wrk-p50	wrk_healthz	64	p50_us	lower	-	GET /healthz measured by wrk: median latency
+api-healthz-wrk-p99	wrk_healthz	64	p99_us	lower	-	GET /healthz measured by wrk: 99th percentile latency
 EOF
 if [ "$mode" = short ]; then
     # The small parameters compiled into the programs' --short mode.
@@ -174,6 +197,11 @@ big	big	20 500	ns_per_msg	lower	-	big, 20 actors x 500 pings
 idle_bytes	idle_bytes	20000	bytes_per_actor	lower	256	bytes per idle actor (20,000 actors)
 idle_cpu	idle_cpu	1000 300	cpu_percent	lower	0.5	idle CPU, 1000 idle actors, 0.3 s
 ask	ask	2000	ns_per_roundtrip	lower	10000	blocking ask from a non-actor thread, 2,000 round trips
+api-get-rps	get_run	64	req_per_s	higher	-	GET /v1/runs/{id}, 64 clients, 0.5 s: requests/s
+api-get-p99	get_run	64	p99_us	lower	-	GET /v1/runs/{id}, 64 clients: 99th percentile latency
+api-healthz-rps	healthz	64	req_per_s	higher	-	GET /healthz, 64 clients, 0.5 s: requests/s
+api-healthz-p99	healthz	64	p99_us	lower	-	GET /healthz, 64 clients: 99th percentile latency
+api-startstop-cps	startstop	8	cycles_per_s	higher	-	start + stop cycles, 8 clients (one per HTTP thread), 3 s: cycles/s
 EOF
 fi
 
@@ -223,6 +251,52 @@ run_one() {
     rm -f "$tmp"
 }
 
+# run_api: the HTTP API's cases (api-* in the case list, bench/service/).
+# One bench_api process starts `baton serve` and bare_mhd once and measures
+# every workload the remaining api-* cases name, both servers alternately,
+# --runs rounds (--short: one brief round); each RESULT line is filed
+# under the case of its workload and metric. Returns non-zero if bench_api
+# failed or a case got no value.
+run_api() {
+    local workloads tmp rc=0 missing
+    workloads=$(awk -F'\t' '$1 ~ /^api-/ && !seen[$2]++ { printf "%s ", $2 }' "$cases_file")
+    [ -n "$workloads" ] || return 0
+    if ! command -v wrk >/dev/null; then
+        case " $workloads" in *" wrk_"*)
+            say "wrk not installed: no wrk cross-check"
+            awk -F'\t' '$2 !~ /^wrk_/' "$cases_file" >"$cases_file.tmp"
+            mv "$cases_file.tmp" "$cases_file"
+            workloads=$(echo "$workloads" | tr ' ' '\n' | grep -v '^wrk_' | tr '\n' ' ')
+            ;;
+        esac
+    fi
+    local cmd=("$bench_api")
+    if [ "$mode" = short ]; then cmd+=(--short); else cmd+=(--runs "$runs"); fi
+    # shellcheck disable=SC2206
+    cmd+=($workloads)
+    tmp=$(mktemp)
+    echo "+ ${cmd[*]}" >>"$log"
+    say "api: ${workloads}on baton and bare_mhd (bench_api)"
+    # Its progress lines (stderr) go to the terminal and the log.
+    timeout 1800 "${cmd[@]}" </dev/null >"$tmp" 2> >(tee -a "$log" >&2) || rc=$?
+    cat "$tmp" >>"$log"
+    awk -F'\t' -v OFS='\t' '
+        FNR == NR { if ($1 ~ /^api-/) { c[$2 SUBSEP $4] = $1; w[$1] = $2 } next }
+        { split("", f); for (k = 2; k <= NF; k++) { split($k, kv, "="); f[kv[1]] = kv[2] } }
+        $1 == "RESULT" && ((f["workload"], f["metric"]) in c) { print "R", c[f["workload"], f["metric"]], f["impl"], f["value"] }
+        $1 == "PEAK" { for (k in w) if (w[k] == f["workload"]) print "P", k, f["impl"], f["rss_kb"] }
+    ' "$cases_file" FS=' ' "$tmp" >>"$raw"
+    rm -f "$tmp"
+    missing=$(awk -F'\t' 'FNR == NR { if ($1 == "R" && $3 == "baton") got[$2] = 1; next }
+        $1 ~ /^api-/ && !($1 in got) { print "F\t" $1 "\tbaton\tfailed" }' "$raw" "$cases_file")
+    if [ $rc -ne 0 ] || [ -n "$missing" ]; then
+        say "FAILED: bench_api (exit status $rc; see $log)"
+        failures+=("api/baton")
+        [ -z "$missing" ] || echo "$missing" >>"$raw"
+        return 1
+    fi
+}
+
 short_mode() {
     local ok=0 tmp
     tmp=$(mktemp)
@@ -263,6 +337,7 @@ machine_info() {
         command -v go >/dev/null && printf 'go\t%s\n' "$(go version | cut -d' ' -f3)"
         command -v erl >/dev/null && printf 'erlang\tOTP %s\n' "$(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().')"
         have_pkg libcaf-dev && printf 'caf\t%s\n' "$(dpkg-query -W -f='${Version}' libcaf-dev)"
+        have_pkg wrk && printf 'wrk\t%s\n' "$(dpkg-query -W -f='${Version}' wrk)"
     fi
     if [ "$mode" = full ]; then printf 'mode\tfull: 1 warm-up, then %s measured runs per figure\n' "$runs"; else printf 'mode\tshort: one run per workload, small parameters, no warm-up\n'; fi
 }
@@ -273,6 +348,7 @@ machine_info >"$out/machine.tsv"
 status=0
 if [ "$mode" = short ]; then
     short_mode || status=1
+    run_api || status=1
 else
     start=$(date +%s)
     if [ -n "$only" ]; then
@@ -280,6 +356,7 @@ else
         mv "$cases_file.tmp" "$cases_file"
     fi
     while IFS=$'\t' read -r case workload args metric better target what; do
+        case $case in api-*) continue ;; esac # run_api below runs them all at once
         fresh=0
         case $workload in idle_bytes | idle_cpu) fresh=1 ;; esac
         # shellcheck disable=SC2206
@@ -309,6 +386,7 @@ else
             esac
         done
     done <"$cases_file"
+    run_api || true # a failure is in failures[] and sets the exit status below
     say "workloads done in $(($(date +%s) - start)) s"
     for f in "${failures[@]}"; do
         case $f in */baton | */floor-*) status=1 ;; esac
@@ -361,7 +439,7 @@ say "wrote $out/bench.md, bench.json, bench.png, raw.tsv"
 if [ "$mode" = short ]; then
     # Every workload of both programs must have produced a value.
     expected=$(($("$bench_runtime" --list | wc -l) + $("$bench_baseline" --list | wc -l)))
-    got=$(grep -c '^R' "$raw" || true)
+    got=$(awk -F'\t' '$1 == "R" && $2 !~ /^api-/' "$raw" | wc -l) # run_api checks its own
     if [ "$got" -lt "$expected" ]; then
         say "only $got of $expected short workloads produced a result"
         status=1

@@ -78,6 +78,9 @@ function unit(m) {
     if (m == "mmsg_per_s") return "M msgs/s"
     if (m == "bytes_per_actor") return "bytes/actor"
     if (m == "cpu_percent") return "CPU %"
+    if (m == "req_per_s") return "req/s"
+    if (m == "cycles_per_s") return "cycles/s"
+    if (m ~ /_us$/) return "µs"
     return m
 }
 
@@ -87,7 +90,7 @@ function jstr(v) {
 }
 
 END {
-    nimpl = split("baton floor-ring floor-mpsc floor-1t go erlang caf", order, " ")
+    nimpl = split("baton floor-ring floor-mpsc floor-1t go erlang caf bare-mhd", order, " ")
     ncol = 0
     for (i = 1; i <= nimpl; i++) if (order[i] in used) cols[++ncol] = order[i]
     if (out == "md") md()
@@ -103,6 +106,8 @@ function md(    i, c, j, impl, key, b, bk, cell, r, met, line) {
     print "Each cell: the median of the measured runs; `(×r)` is baton's advantage over that"
     print "implementation (r > 1: baton is better by that factor; r < 1: it is worse)."
     print "The floors are bare CK queues between plain threads, not actor runtimes (see bench/README.md)."
+    if ("bare-mhd" in used)
+        print "bare-mhd is a bare libmicrohttpd server with the service's MHD flags (bench/service/bare_mhd.c)."
     print ""
     line = "| case | unit | target | target met |"
     for (j = 1; j <= ncol; j++) line = line " " cols[j] " |"
