@@ -15,6 +15,7 @@ pkgs=(
   libcjson-dev                             # JSON parsing (API bodies, http pages)
   libsystemd-dev                           # sd_notify readiness (optional at build time)
   cmark-gfm                                # man pages from docs/*.md (optional at build time)
+  fiu-utils libfiu-dev                     # libfiu: store fault injection (tests/reliability)
   "$@"
 )
 
