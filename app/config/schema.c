@@ -844,7 +844,6 @@ static const field_t server_fields[] = {
     {"max_connections", p_uint, U32(bt_config_server_t, max_connections), 1, 65536, NULL},
     {"max_connections_per_ip", p_uint, U32(bt_config_server_t, max_connections_per_ip), 1, 65536,
      NULL},
-    {"threads", p_uint, U32(bt_config_server_t, threads), 1, 256, NULL},
     {"request_deadline", p_duration, U64(bt_config_server_t, request_deadline_ns), 100 * NS_PER_MS,
      5 * NS_PER_MIN, NULL},
     {"idle_timeout", p_duration, U64(bt_config_server_t, idle_timeout_ns), NS_PER_S, NS_PER_H,
@@ -1604,7 +1603,6 @@ int bt_config_defaults(bt_config_t *out)
                 .max_header = 16 * KiB,
                 .max_connections = 256,
                 .max_connections_per_ip = 64,
-                .threads = 8,
                 .request_deadline_ns = 10 * NS_PER_S,
                 .idle_timeout_ns = 30 * NS_PER_S,
             },
@@ -1891,9 +1889,9 @@ int bt_config_describe(const bt_config_t *cfg, FILE *f)
         fprintf(f, ", %s", s->allowed_hosts[i]);
     fprintf(f,
             "\n           max_body %s, max_header %s, max_connections %" PRIu32 " (%" PRIu32
-            " per IP), %" PRIu32 " threads\n",
+            " per IP), one thread per connection\n",
             size_format(s->max_body, a, sizeof a), size_format(s->max_header, b, sizeof b),
-            s->max_connections, s->max_connections_per_ip, s->threads);
+            s->max_connections, s->max_connections_per_ip);
     fprintf(f, "           request_deadline %s, idle_timeout %s\n", dur(s->request_deadline_ns, a),
             dur(s->idle_timeout_ns, b));
     fprintf(f, "store      state_dir %s\n           database %s (sync %s)\n", cfg->store.state_dir,

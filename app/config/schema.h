@@ -96,7 +96,6 @@ typedef struct bt_config_server {
     size_t max_header;               /* bytes */
     uint32_t max_connections;        /* at once */
     uint32_t max_connections_per_ip; /* at once, <= max_connections */
-    uint32_t threads;                /* HTTP handler threads */
     uint64_t request_deadline_ns;    /* whole request, first byte to last */
     uint64_t idle_timeout_ns;        /* keep-alive idle; whole seconds */
 } bt_config_server_t;

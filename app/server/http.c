@@ -3,12 +3,20 @@
  * 0.9.75. See http.h for the contract.
  *
  * DESIGN
- * Threads: MHD runs cfg.threads workers (MHD_OPTION_THREAD_POOL_SIZE), each
- * with its own epoll loop over the shared listen socket; the access handler,
- * the notification callbacks and the user handler all run on the worker that
- * owns the connection. One extra thread, the watchdog, enforces the absolute
- * request deadline. bt_http_stop() joins MHD's workers (MHD_stop_daemon) and
- * then the watchdog.
+ * Threads: one per connection (MHD_USE_THREAD_PER_CONNECTION). MHD's
+ * listening thread polls the listen socket, accepts, runs the accept policy
+ * and the STARTED/CLOSED notifications (it also joins finished connection
+ * threads and cleans them up); each connection then has its own thread,
+ * which polls only its socket and runs the access handler, the URI and
+ * COMPLETED callbacks and the user handler. So a handler that blocks (an
+ * ask to the executor; a stop may wait out a job's stop grace) holds up only
+ * its own connection: other requests, and the deadline of requests still
+ * arriving, are not queued behind it. Connections are capped at
+ * max_connections, so threads are too. Thread-per-connection does not
+ * support epoll; the threads use poll() (select() would fail on fds past
+ * FD_SETSIZE). One extra thread, the watchdog, enforces the absolute
+ * request deadline. bt_http_stop() stops MHD (MHD_stop_daemon closes every
+ * connection and joins every thread) and then joins the watchdog.
  *
  * Per connection we keep a conn_t, created by the STARTED notification,
  * freed by the CLOSED one, and linked into the server's table under
@@ -25,10 +33,13 @@
  * fd reuse: the watchdog only touches an fd while holding s->lock and while
  * the conn_t is in the table. The CLOSED notification takes s->lock to unlink
  * the conn_t, and MHD 0.9.75 calls it before it closes the socket
- * (MHD_cleanup_connections: notify_connection(...CLOSED) precedes
- * MHD_socket_close_chk_; checked in the MHD source and at run time: the fd
- * is still an open socket inside the callback). So an fd in the table is
- * always still this connection's socket, never a reused number.
+ * (MHD_cleanup_connections, on the listening thread after it has joined the
+ * connection's thread, and the cleanup path for a connection thread that
+ * could not be created: notify_connection(...CLOSED) precedes
+ * MHD_socket_close_chk_; checked in the MHD source and at run time in this
+ * thread mode: the fd is still an open socket inside the callback). So an
+ * fd in the table is always still this connection's socket, never a reused
+ * number.
  *
  * Per request we keep a req_t (the opaque bt_http_req_t), created by the
  * access handler's first call and freed by the NOTIFY_COMPLETED callback.
@@ -43,10 +54,16 @@
  *     HTML body). The pool is sized at about twice max_header, so headers
  *     over max_header reach the access handler, which answers 431 in JSON;
  *     MHD's 431 is only the backstop for far larger ones.
- *   - At MHD_OPTION_CONNECTION_LIMIT a worker stops accepting and new
- *     clients wait in the kernel backlog. To refuse them instead, MHD's limit
- *     is set a little higher (max_connections + threads) and the accept
+ *   - At MHD_OPTION_CONNECTION_LIMIT the listening thread stops accepting
+ *     and new clients wait in the kernel backlog. To refuse them instead,
+ *     MHD's limit is set one higher (max_connections + 1) and the accept
  *     policy callback closes connections past max_connections at once.
+ *   - MHD_quiesce_daemon() (needs MHD_USE_ITC in this mode) hands back the
+ *     listen socket, which must stay open until MHD_stop_daemon() has
+ *     returned (MHD's threads may still hold it); MHD does not close it.
+ *     Left as it is, the kernel keeps completing handshakes into the backlog
+ *     that nobody accepts, so bt_http_quiesce() shuts it down (new clients
+ *     get a refused connection at once) and bt_http_stop() closes it.
  *   - With MHD_OPTION_STRICT_FOR_CLIENT at 0 (the default), a request without
  *     Host reaches the access handler, which refuses it with 403.
  */
@@ -78,13 +95,26 @@
 #define DEFAULT_MAX_HEADER   (16u * 1024u)
 #define DEFAULT_MAX_CONNS    256u
 #define DEFAULT_MAX_PER_IP   64u
-#define DEFAULT_THREADS      8u
 #define DEFAULT_DEADLINE_MS  10000u
 #define DEFAULT_IDLE_S       30u
 #define MIN_DRAIN_ALLOWANCE  (64u * 1024u)
 #define PEER_LEN             (INET6_ADDRSTRLEN + 10)
 #define START_ERR_LEN        256
 #define WATCHDOG_MAX_TICK_MS 100u
+
+/* Stack of each connection thread. The handler's deepest path is cJSON
+ * (bounded nesting) under the API handler; 1 MiB is ample. Sanitizer builds
+ * grow frames several times over, so they keep the system default (0). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CONN_STACK_SIZE ((size_t)0)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CONN_STACK_SIZE ((size_t)0)
+#endif
+#endif
+#ifndef CONN_STACK_SIZE
+#define CONN_STACK_SIZE ((size_t)1024u * 1024u)
+#endif
 
 /* Always-on invariant check (cheap; STYLE.md "Asserts"). */
 #define HTTP_ASSERT(c)                                                                             \
@@ -135,7 +165,7 @@ struct bt_http_server {
     char **public_paths;
     uint32_t npublic;
     size_t max_body, max_header;
-    uint32_t max_connections, threads;
+    uint32_t max_connections;
     uint64_t deadline_ms, wait_ms, tick_ms;
     uint16_t port;
 
@@ -146,6 +176,7 @@ struct bt_http_server {
     pthread_t watchdog;
 
     atomic_bool quiesced;
+    MHD_socket listen_fd; /* from MHD_quiesce_daemon; closed by bt_http_stop */
     atomic_uint_fast64_t requests, rejected, cutoffs, connections;
     atomic_uint open_connections;
 };
@@ -440,7 +471,9 @@ static conn_t *conn_of(struct MHD_Connection *mc)
     return ci != NULL ? (conn_t *)ci->socket_context : NULL;
 }
 
-/* MHD_OPTION_NOTIFY_CONNECTION; runs on the connection's worker. */
+/* MHD_OPTION_NOTIFY_CONNECTION; runs on MHD's listening thread (STARTED
+ * right after the accept, before the connection's thread starts; CLOSED
+ * after that thread has been joined). */
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -551,10 +584,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 }
 
 /* Accept policy: closes connections past max_connections at once instead of
- * leaving them in the backlog. open_connections is counted at STARTED, so
- * two workers accepting at the same moment may overshoot by at most
- * threads - 1; MHD's own limit (max_connections + threads) stays the hard
- * cap. */
+ * leaving them in the backlog. It runs on MHD's listening thread, the only
+ * one that accepts, and open_connections moves only on that thread too
+ * (STARTED, CLOSED), so the count is exact here; MHD's own limit
+ * (max_connections + 1) is never reached and stays a backstop. */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     bt_http_server_t *s = cls;
@@ -580,8 +613,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         msg[--n] = '\0';
     if (start_err != NULL) /* the last message is the one that failed */
         snprintf(start_err, START_ERR_LEN, "%s", msg);
-    /* Past MHD_OPTION_CONNECTION_LIMIT (only reachable in a race) or the
-     * per-IP limit, MHD closes the connection itself and says so here. */
+    /* Past MHD_OPTION_CONNECTION_LIMIT (a backstop; on_accept refuses
+     * first) or the per-IP limit, MHD closes the connection itself and says
+     * so here. */
     if (strncmp(msg, "Server reached connection limit", 31) == 0) {
         bt_http_server_t *s = cls;
         atomic_fetch_add(&s->rejected, 1);
@@ -976,7 +1010,6 @@ int bt_http_start(const bt_http_config_t *cfg, bt_http_server_t **out, char *err
     s->max_header = cfg->max_header != 0 ? cfg->max_header : DEFAULT_MAX_HEADER;
     s->max_connections = cfg->max_connections != 0 ? cfg->max_connections : DEFAULT_MAX_CONNS;
     uint32_t per_ip = cfg->max_per_ip != 0 ? cfg->max_per_ip : DEFAULT_MAX_PER_IP;
-    s->threads = cfg->threads != 0 ? cfg->threads : DEFAULT_THREADS;
     s->deadline_ms = cfg->deadline_ms != 0 ? cfg->deadline_ms : DEFAULT_DEADLINE_MS;
     uint32_t idle_s = cfg->idle_timeout_s != 0 ? cfg->idle_timeout_s : DEFAULT_IDLE_S;
     s->wait_ms = (uint64_t)idle_s * 1000u + s->deadline_ms;
@@ -1021,8 +1054,11 @@ int bt_http_start(const bt_http_config_t *cfg, bt_http_server_t **out, char *err
         }
     }
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    s->listen_fd = MHD_INVALID_SOCKET;
+    /* One thread per connection (see the file comment); poll, not select,
+     * so fds past FD_SETSIZE work; ITC for MHD_quiesce_daemon. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (v6)
         flags |= MHD_USE_IPv6;
     /* The pool holds the request line, the headers and the read buffer:
@@ -1038,8 +1074,8 @@ int bt_http_start(const bt_http_config_t *cfg, bt_http_server_t **out, char *err
         /* the logger first, or MHD prints earlier options' errors itself */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, &addr.sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->max_connections + s->threads),
+        MHD_OPTION_THREAD_STACK_SIZE, CONN_STACK_SIZE,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->max_connections + 1),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
@@ -1080,18 +1116,26 @@ void bt_http_quiesce(bt_http_server_t *s)
 {
     if (s == NULL || atomic_exchange(&s->quiesced, true))
         return;
+    /* MHD stops polling and accepting on the listen socket; shutting it
+     * down makes the kernel refuse new clients instead of queueing them.
+     * It is closed only after MHD_stop_daemon (see the file comment). */
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    if (fd != MHD_INVALID_SOCKET) {
+        shutdown(fd, SHUT_RDWR);
+        s->listen_fd = fd;
+    }
 }
 
 void bt_http_stop(bt_http_server_t *s)
 {
     if (s == NULL)
         return;
-    /* Joins MHD's workers; a worker inside the handler finishes it first.
-     * The watchdog keeps cutting stuck requests meanwhile. */
+    /* Shuts every connection down and joins its thread; a thread inside the
+     * handler finishes it first. The watchdog keeps cutting stuck requests
+     * meanwhile. */
     MHD_stop_daemon(s->daemon);
+    if (s->listen_fd != MHD_INVALID_SOCKET)
+        close(s->listen_fd);
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     pthread_cond_signal(&s->wake);

@@ -21,9 +21,11 @@
  *     to reach this layer):
  *       {"error": {"code": "not_found", "message": "..."}}
  *
- * The handler is called once per complete request, on one of the server's
- * threads, and may block (it asks the executor with bt_ask_wait()). It
- * fills a bt_http_resp_t with one of the bt_http_resp_*() helpers.
+ * The handler is called once per complete request, on the thread of that
+ * request's connection (one thread per connection, at most max_connections),
+ * and may block (it asks the executor with bt_ask_wait()): only that
+ * connection waits. It fills a bt_http_resp_t with one of the
+ * bt_http_resp_*() helpers.
  */
 #ifndef BATON_APP_SERVER_HTTP_H
 #define BATON_APP_SERVER_HTTP_H
@@ -66,9 +68,8 @@ typedef struct bt_http_config {
     uint32_t npublic_paths;
     size_t max_body;          /* bytes; 0 = 1 MiB */
     size_t max_header;        /* bytes of request line + headers; 0 = 16 KiB */
-    uint32_t max_connections; /* 0 = 256 */
+    uint32_t max_connections; /* 0 = 256; also the cap on connection threads */
     uint32_t max_per_ip;      /* 0 = 64 */
-    uint32_t threads;         /* handler threads; 0 = 8 */
     uint32_t deadline_ms;     /* whole request, first byte to last; 0 = 10000 */
     uint32_t idle_timeout_s;  /* keep-alive idle; 0 = 30 */
     bt_http_handler_fn handler;

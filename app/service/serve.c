@@ -555,7 +555,6 @@ int bt_serve_main(int argc, char **argv)
                              .max_header = sv->max_header,
                              .max_connections = sv->max_connections,
                              .max_per_ip = sv->max_connections_per_ip,
-                             .threads = sv->threads,
                              .deadline_ms = (uint32_t)(sv->request_deadline_ns / NS_PER_MS),
                              .idle_timeout_s = (uint32_t)(sv->idle_timeout_ns / NS_PER_S),
                              .handler = bt_api_handle,

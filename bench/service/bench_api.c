@@ -770,10 +770,11 @@ static void server_stop(server_t *s, bool keep)
 }
 
 /* The service's configuration: the defaults of config.toml (log level
- * info, 8 HTTP threads, store sync = full, runtime threads = CPUs) except
- * the connection limits (all clients come from 127.0.0.1, and a new
- * measurement's connections may arrive before the server has closed the
- * last one's) and max_running (one run per client, none pending). */
+ * info, one HTTP thread per connection, store sync = full, runtime threads
+ * = CPUs) except the connection limits (all clients come from 127.0.0.1,
+ * and a new measurement's connections may arrive before the server has
+ * closed the last one's) and max_running (one run per client, none
+ * pending). */
 static int write_config(const server_t *s, unsigned clients)
 {
     char path[128];

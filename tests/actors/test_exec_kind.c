@@ -30,9 +30,15 @@ static char db_path[400];
 static bt_runtime_t *rt;
 static bt_ref_t store, ex, timeouts;
 
+/* "x": a short grace, for the stop tests; "p": a long one, for the pause
+ * tests, whose "answered only once stopped" must not turn into "answered
+ * after the grace" on a loaded machine (each test runs in its own process,
+ * so a test picks its job by setting job_name). */
 static const ex_job_t jobs[] = {
     {.name = "x", .kind = "exec", .stop_grace_ns = 150 * MS},
+    {.name = "p", .kind = "exec", .stop_grace_ns = 10000 * MS},
 };
+static const char *job_name = "x";
 
 static void setup_runtime(void)
 {
@@ -50,7 +56,7 @@ static void setup_runtime(void)
                        .kinds = kinds,
                        .nkinds = 1,
                        .jobs = jobs,
-                       .njobs = 1,
+                       .njobs = sizeof(jobs) / sizeof(jobs[0]),
                        .force_slack_ns = 5 * SEC_NS};
     cr_assert_eq(ex_spawn(rt, &cfg, &ex), BT_OK);
 }
@@ -102,7 +108,7 @@ static void sleep_ms(unsigned ms)
 
 static ex_reply_t *cmd(uint32_t id, const char *run, const char *params)
 {
-    bt_msg_t *m = ex_cmd_new(id, run, "x", params);
+    bt_msg_t *m = ex_cmd_new(id, run, job_name, params);
     cr_assert_not_null(m);
     bt_msg_t *r = NULL;
     cr_assert_eq(bt_ask_wait(rt, ex, m, 20 * SEC_NS, &r), BT_OK);
@@ -264,6 +270,7 @@ Test(exec_kind, environment_is_clean_and_logs_are_capped)
 
 Test(exec_kind, pause_stops_the_process_and_resume_continues_it)
 {
+    job_name = "p";
     char id[EX_RUN_ID_MAX];
     start("{\"argv\": [\"/bin/sh\", \"-c\", \"while :; do :; done\"]}", id);
     pid_t pid = child_pid();
@@ -389,6 +396,7 @@ static unsigned long long group_ticks(pid_t pgid, bool *all_stopped, int *n)
 
 Test(exec_kind, pause_is_answered_only_once_every_process_of_the_group_is_stopped)
 {
+    job_name = "p";
     char id[EX_RUN_ID_MAX];
     /* two CPU burners in the group: the shell and a background child */
     start("{\"argv\": [\"/bin/sh\", \"-c\", "
@@ -430,6 +438,7 @@ Test(exec_kind, pause_is_answered_only_once_every_process_of_the_group_is_stoppe
 
 Test(exec_kind, pause_between_attempts_is_confirmed_at_once)
 {
+    job_name = "p";
     char id[EX_RUN_ID_MAX];
     /* fails fast, then waits 2 s before its retry: nothing runs */
     start("{\"argv\": [\"/bin/sh\", \"-c\", \"exit 1\"], \"max_attempts\": 2, "

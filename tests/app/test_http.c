@@ -30,6 +30,8 @@
 static atomic_int block_entered;
 static atomic_int block_release;
 static atomic_int block_finished;
+static atomic_int slow_entered;
+static atomic_int slow_finished;
 
 static void echo_handler(void *ctx, const bt_http_req_t *req, bt_http_resp_t *resp)
 {
@@ -44,8 +46,13 @@ static void echo_handler(void *ctx, const bt_http_req_t *req, bt_http_resp_t *re
             usleep(5000);
         atomic_store(&block_finished, 1);
     }
-    if (strcmp(path, "/slow") == 0)
+    if (strcmp(path, "/slow") == 0) {
+        atomic_fetch_add(&slow_entered, 1);
         usleep(1500 * 1000);
+        atomic_fetch_add(&slow_finished, 1);
+    }
+    if (strcmp(path, "/slow1s") == 0)
+        usleep(1000 * 1000);
     if (strcmp(path, "/text") == 0) {
         bt_http_resp_text(resp, 200, "text/plain", "hi", 2);
         return;
@@ -74,7 +81,6 @@ static void echo_handler(void *ctx, const bt_http_req_t *req, bt_http_resp_t *re
 static bt_http_config_t base_config(void)
 {
     bt_http_config_t c = {0};
-    c.threads = 2;
     c.handler = echo_handler;
     return c;
 }
@@ -682,6 +688,103 @@ Test(http, does_not_cut_a_slow_handler_or_an_idle_keepalive)
     bt_http_stop(s);
 }
 
+/* A GET from any thread (no asserts): on handle's connection (keep-alive)
+ * or, with handle NULL, on a connection of its own. Sets the status (0 on a
+ * transport error), how long it took and whether curl had to connect. */
+typedef struct get_arg {
+    CURL *handle;
+    char url[128];
+    long status;
+    long connects;
+    double secs;
+} get_arg_t;
+
+static void *get_thread(void *p)
+{
+    get_arg_t *a = p;
+    CURL *c = a->handle != NULL ? a->handle : curl_easy_init();
+    a->status = 0;
+    a->connects = -1;
+    double t0 = now_s();
+    if (c != NULL) {
+        curl_easy_setopt(c, CURLOPT_URL, a->url);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
+        buf_t body = {0};
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+        if (curl_easy_perform(c) == CURLE_OK) {
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+            curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &a->connects);
+        }
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+        free(body.data);
+        if (a->handle == NULL)
+            curl_easy_cleanup(c);
+    }
+    a->secs = now_s() - t0;
+    return NULL;
+}
+
+/* One thread per connection: a handler that blocks holds up only its own
+ * connection. With a pool of workers, each serving its share of the
+ * keep-alive connections in turn, the requests on the blocked worker's
+ * connections waited behind the handler, and a request that had fully
+ * arrived on a connection the worker had just accepted could even be cut
+ * off by the request deadline while it waited. */
+#define OTHERS 20
+Test(http, a_blocked_handler_holds_up_only_its_own_connection)
+{
+    bt_http_config_t cfg = base_config();
+    cfg.deadline_ms = 500;
+    bt_http_server_t *s = start_ok(&cfg);
+    /* Open the connections first, one request each, so that they are all
+     * accepted before the handler blocks. */
+    CURL *conns[1 + OTHERS];
+    for (int i = 0; i < 1 + OTHERS; i++) {
+        conns[i] = curl_easy_init();
+        get_arg_t g = {.handle = conns[i]};
+        url_for(g.url, sizeof(g.url), s, "/warm");
+        get_thread(&g);
+        cr_assert_eq(g.status, 200, "warm-up %d: status %ld", i, g.status);
+    }
+
+    get_arg_t blocked = {.handle = conns[0]}, slow = {0};
+    url_for(blocked.url, sizeof(blocked.url), s, "/slow"); /* 1.5 s */
+    url_for(slow.url, sizeof(slow.url), s, "/slow1s");     /* 1 s, past deadline_ms */
+    pthread_t bt, stt;
+    pthread_create(&bt, NULL, get_thread, &blocked);
+    for (int i = 0; i < 400 && atomic_load(&slow_entered) == 0; i++)
+        usleep(5000);
+    cr_assert_eq(atomic_load(&slow_entered), 1, "the blocking handler never ran");
+    pthread_create(&stt, NULL, get_thread, &slow);
+
+    for (int i = 1; i <= OTHERS; i++) {
+        get_arg_t g = {.handle = conns[i]};
+        url_for(g.url, sizeof(g.url), s, "/fast");
+        get_thread(&g);
+        cr_assert_eq(g.status, 200, "GET %d: status %ld", i, g.status);
+        cr_assert_eq(g.connects, 0, "GET %d went over its open connection", i);
+        cr_assert_lt(g.secs, 0.2, "GET %d took %.3f s behind a blocked handler", i, g.secs);
+        if (i == 1)
+            cr_assert_eq(atomic_load(&slow_finished), 0,
+                         "the first GET was answered while the handler still blocked");
+    }
+
+    pthread_join(stt, NULL);
+    cr_assert_eq(slow.status, 200, "a 1 s handler under a 500 ms deadline: %ld", slow.status);
+    cr_assert_geq(slow.secs, 0.95);
+    pthread_join(bt, NULL);
+    cr_assert_eq(blocked.status, 200);
+    for (int i = 0; i < 1 + OTHERS; i++)
+        curl_easy_cleanup(conns[i]);
+    bt_http_stats_t st;
+    bt_http_stats(s, &st);
+    cr_assert_eq(st.deadline_cutoffs, 0);
+    cr_assert_eq(st.requests, 2 * (1 + OTHERS) + 1);
+    bt_http_stop(s);
+}
+
 static void wait_open(bt_http_server_t *s, uint32_t want)
 {
     bt_http_stats_t st;
@@ -841,13 +944,28 @@ Test(http, quiesce_stops_accepting_new_connections)
     bt_http_config_t cfg = base_config();
     bt_http_server_t *s = start_ok(&cfg);
     uint16_t port = bt_http_port(s);
+    char url[128];
+    url_for(url, sizeof(url), s, "/before");
+    CURL *c = curl_easy_init();
+    reply_t r = request(c, url, "GET", NULL, NULL);
+    cr_assert_eq(r.status, 200);
+    reply_free(&r);
     bt_http_quiesce(s);
     bt_http_quiesce(s); /* a second call is a no-op */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    cr_assert_neq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_neq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "refused, not queued");
     close(fd);
+    /* A connection accepted before the quiesce is still served. */
+    url_for(url, sizeof(url), s, "/after");
+    r = request(c, url, "GET", NULL, NULL);
+    cr_assert_eq(r.status, 200);
+    reply_free(&r);
+    long connects = -1;
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+    cr_assert_eq(connects, 0, "the same connection");
+    curl_easy_cleanup(c);
     bt_http_stop(s);
     bt_http_stop(NULL);
 }

@@ -66,7 +66,6 @@ static void assert_defaults(const bt_config_t *c, const char *db)
     cr_assert_eq(c->server.max_header, 16u << 10);
     cr_assert_eq(c->server.max_connections, 256);
     cr_assert_eq(c->server.max_connections_per_ip, 64);
-    cr_assert_eq(c->server.threads, 8);
     cr_assert_eq(c->server.request_deadline_ns, 10 * S);
     cr_assert_eq(c->server.idle_timeout_ns, 30 * S);
     cr_assert_str_eq(c->store.state_dir, "state");
@@ -125,7 +124,6 @@ static const char full[] = "log_level = \"warn\"\n"
                            "max_header = 2048\n"
                            "max_connections = 50\n"
                            "max_connections_per_ip = 5\n"
-                           "threads = 16\n"
                            "request_deadline = \"1.5s\"\n"
                            "idle_timeout = 45000\n"
                            "[store]\n"
@@ -195,7 +193,6 @@ Test(config_schema, parses_every_section_into_its_fields)
     cr_assert_eq(s->max_header, 2048);
     cr_assert_eq(s->max_connections, 50);
     cr_assert_eq(s->max_connections_per_ip, 5);
-    cr_assert_eq(s->threads, 16);
     cr_assert_eq(s->request_deadline_ns, 1500 * MS);
     cr_assert_eq(s->idle_timeout_ns, 45 * S);
 
@@ -395,6 +392,17 @@ Test(config_schema, unknown_key_without_a_close_match_lists_the_keys)
                 "sync)");
     parse_fails("[runtime]\nworkers = 4\n", BT_CONFIG_EUNKNOWN,
                 "config.toml:2:1: unknown key 'workers' in [runtime] (known keys: threads)");
+}
+
+/* [server] threads sized the HTTP thread pool; the server now runs one
+ * thread per connection, and an old config that still sets it is told so
+ * like any other unknown key. */
+Test(config_schema, server_threads_is_no_longer_a_key)
+{
+    parse_fails("[server]\nthreads = 8\n", BT_CONFIG_EUNKNOWN,
+                "config.toml:2:1: unknown key 'threads' in [server] (known keys: address, port, "
+                "token, token_file, allowed_hosts, max_body, max_header, max_connections, "
+                "max_connections_per_ip, request_deadline, idle_timeout)");
 }
 
 Test(config_schema, unknown_section_suggests_a_section)
