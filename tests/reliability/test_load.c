@@ -23,7 +23,7 @@
  * The burst first opens its connections (GET /healthz on each), so it
  * measures the service rather than the connection storm. Diagnostics:
  * LOAD_PROBE_PATH (probe another path, e.g. /healthz), LOAD_SERVER_EXTRA
- * (more [server] keys, e.g. "threads = 64"), LOAD_PAUSE_MS (a pause before
+ * (more [server] keys, e.g. "max_connections = 1024"), LOAD_PAUSE_MS (a pause before
  * the burst, to attach `perf trace -p PID`).
  */
 #define _GNU_SOURCE
