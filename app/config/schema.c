@@ -439,7 +439,7 @@ static int p_duration(ctx_t *c, const field_t *f, const bt_toml_value_t *v, cons
     char shown[SHOWBUF + 8], sb[SHOWBUF];
     uint64_t ns = 0;
     int64_t ms;
-    const char *s;
+    const char *s = NULL;
     size_t len;
     if (bt_toml_as_string(v, &s, &len) == BT_TOML_OK) {
         snprintf(shown, sizeof shown, "\"%s\"", show(sb, sizeof sb, s, len));
@@ -477,7 +477,7 @@ static int p_size(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const ch
     char shown[SHOWBUF + 8], sb[SHOWBUF];
     uint64_t n = 0;
     int64_t i;
-    const char *s;
+    const char *s = NULL;
     size_t len;
     if (bt_toml_as_string(v, &s, &len) == BT_TOML_OK) {
         snprintf(shown, sizeof shown, "\"%s\"", show(sb, sizeof sb, s, len));
@@ -514,7 +514,7 @@ static int p_size(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const ch
  * document). */
 static int get_text(ctx_t *c, const bt_toml_value_t *v, const char *path, const char **out)
 {
-    const char *s;
+    const char *s = NULL;
     size_t len;
     if (bt_toml_as_string(v, &s, &len) != BT_TOML_OK)
         return type_error(c, v, path, "a string");
@@ -540,7 +540,7 @@ static int dup_into(ctx_t *c, char **slot, const char *s)
 static int p_string(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const char *path,
                     void *base)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = get_text(c, v, path, &s);
     return rc != BT_CONFIG_OK ? rc : dup_into(c, (char **)((char *)base + f->off), s);
 }
@@ -549,7 +549,7 @@ static int p_string(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const 
 static int parse_enum(ctx_t *c, const bt_toml_value_t *v, const char *path,
                       const char *const *names, size_t n, size_t *idx)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = get_text(c, v, path, &s);
     if (rc != BT_CONFIG_OK)
         return rc;
@@ -743,7 +743,7 @@ static bool is_loopback(const char *addr)
 static int p_address(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const char *path,
                      void *base)
 {
-    const char *s;
+    const char *s = NULL;
     unsigned char b[16];
     int rc = get_text(c, v, path, &s);
     if (rc != BT_CONFIG_OK)
@@ -782,7 +782,7 @@ static int check_token(ctx_t *c, const bt_toml_value_t *v, const char *what, con
 static int p_token(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const char *path,
                    void *base)
 {
-    const char *s;
+    const char *s = NULL;
     size_t len;
     if (bt_toml_as_string(v, &s, &len) != BT_TOML_OK)
         return type_error(c, v, path, "a string");
@@ -1343,7 +1343,7 @@ static void json_float(sbuf_t *b, double d)
 /* Appends v as JSON. Tables keep their key order. */
 static int json_value(ctx_t *c, sbuf_t *b, const bt_toml_value_t *v, const char *path)
 {
-    const char *s;
+    const char *s = NULL;
     size_t len;
     int64_t i;
     double d;
@@ -1431,7 +1431,7 @@ static int p_params(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const 
 static int p_kind(ctx_t *c, const field_t *f, const bt_toml_value_t *v, const char *path,
                   void *base)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = get_text(c, v, path, &s);
     if (rc != BT_CONFIG_OK)
         return rc;
