@@ -237,7 +237,9 @@ static void free_params(char **params, uint32_t n)
     free(params);
 }
 
-static int load_config(const char *path, bt_config_t *cfg)
+/* Loads and validates path, job params included; *params (may be NULL)
+ * receives each job's prepared params, for the caller to free. */
+static int load_config(const char *path, bt_config_t *cfg, char ***params)
 {
     bt_config_error_t err;
     if (bt_config_load(path, kind_names, sizeof(kind_names) / sizeof(kind_names[0]), cfg, &err) !=
@@ -246,13 +248,16 @@ static int load_config(const char *path, bt_config_t *cfg)
         return -1;
     }
     char why[1024];
-    char **params;
-    if (prepare_jobs(cfg, &params, why, sizeof(why)) != 0) {
+    char **prepared;
+    if (prepare_jobs(cfg, &prepared, why, sizeof(why)) != 0) {
         fprintf(stderr, "baton: %s\n", why);
         bt_config_deinit(cfg);
         return -1;
     }
-    free_params(params, cfg->njobs);
+    if (params != NULL)
+        *params = prepared;
+    else
+        free_params(prepared, cfg->njobs);
     return 0;
 }
 
@@ -265,7 +270,7 @@ int bt_check_config_main(int argc, char **argv)
     if (rc == -2)
         return BT_SERVE_EXIT_USAGE;
     bt_config_t cfg;
-    if (load_config(path, &cfg) != 0)
+    if (load_config(path, &cfg, NULL) != 0)
         return BT_SERVE_EXIT_CONFIG;
     bt_config_describe(&cfg, stdout);
     printf("%s: ok\n", path);
@@ -352,10 +357,6 @@ static int spawn_actors(service_t *s)
         return -1;
     }
 
-    if (prepare_jobs(c, &s->params, why, sizeof(why)) != 0) {
-        bt_log(BT_LOG_ERROR, "service.start_failed", "what", "jobs", "error", why, NULL);
-        return -1;
-    }
     s->ex_jobs = calloc(c->njobs + 1, sizeof(*s->ex_jobs));
     s->jobs = calloc(c->njobs + 1, sizeof(*s->jobs));
     if (s->ex_jobs == NULL || s->jobs == NULL)
@@ -492,7 +493,7 @@ int bt_serve_main(int argc, char **argv)
         return BT_SERVE_EXIT_FAILURE;
     }
     s->lock.fd = -1;
-    if (load_config(path, &s->cfg) != 0) {
+    if (load_config(path, &s->cfg, &s->params) != 0) {
         free(s);
         return BT_SERVE_EXIT_CONFIG;
     }
