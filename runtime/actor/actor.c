@@ -160,6 +160,11 @@ static int ref_acquire(bt_runtime_t *rt, bt_ref_t ref, bool user, bt_slot_t **ou
 
 static void actor_free(bt_runtime_t *rt, bt_actor_t *a);
 
+static inline bt_slot_t *own_slot(bt_actor_t *a)
+{
+    return slot_at(a->rt, a->slot);
+}
+
 /* Gives back n references on slot s. The release that leaves the actor
  * with no references and not alive frees it. */
 static void ref_release(bt_runtime_t *rt, bt_slot_t *s, uint32_t n)
@@ -380,14 +385,240 @@ static inline void deliver(bt_runtime_t *rt, bt_actor_t *a, bt_msg_t *msg)
         bt__schedule_hot(rt, a);
 }
 
+/* ----------------------------------------------------------- backpressure
+ *
+ * After Pony's muting, simplified. A send from an actor on a scheduler
+ * thread that finds its receiver R (unbounded, not pinned, not itself) at
+ * least cfg.backpressure / 4 deep leaves a marker (BT_SYS_BP_MARK) behind
+ * its message, unless the sender's marker is already out somewhere (one at
+ * a time). If a send in the turn found R cfg.backpressure deep, the sender
+ * is muted at the end of its turn: it keeps its run token and its mailbox
+ * but does not run. R unmutes it when it reaches the marker, so the sender
+ * resumes while R still has the work behind the marker queued and R does
+ * not run dry.
+ *
+ * Progress. Messages that someone waits on are "waiters": markers, and a
+ * child's BT_SYS_CHILD_EXIT (the child is parked until its supervisor
+ * answers). bp counts them, and an actor with waiters in its mailbox is
+ * never muted: the mute is a CAS from exactly MARK_OUT, and adding a waiter
+ * to a muted actor unmutes it. So every muted actor waits on one that is not
+ * muted, and no cycle of muted actors can form. Pinned receivers get no
+ * markers, since a pinned actor may block. A stop or control request also
+ * unmutes (Dekker-style with the muting actor's check, both seq-cst). */
+
+static void bp_unmute(bt_runtime_t *rt, bt_actor_t *a)
+{
+    /* Whoever clears MUTED owns the run token the muted actor held. */
+    if (__atomic_fetch_and(&a->bp, ~BT_BP_MUTED, __ATOMIC_SEQ_CST) & BT_BP_MUTED)
+        bt__schedule(rt, a);
+}
+
+static inline bool bp_is_waiter(uint32_t id)
+{
+    return id == BT_SYS_BP_MARK || id == BT_SYS_CHILD_EXIT;
+}
+
+/* A waiter is about to enter a's mailbox (the caller holds a reference). */
+static void bp_add_waiter(bt_runtime_t *rt, bt_actor_t *a)
+{
+    if (__atomic_fetch_add(&a->bp, BT_BP_WAITER, __ATOMIC_SEQ_CST) & BT_BP_MUTED)
+        bp_unmute(rt, a);
+}
+
+/* A waiter left a's mailbox (a's consumer). */
+static inline void bp_waiter_done(bt_actor_t *a)
+{
+    uint32_t old = __atomic_fetch_sub(&a->bp, BT_BP_WAITER, __ATOMIC_RELEASE);
+    BT_ASSERT(old >= BT_BP_WAITER);
+}
+
+/* a's consumer reached a marker: the sender may run again. */
+static void bp_marker_done(bt_actor_t *a, const bt_msg_t *m)
+{
+    bt_runtime_t *rt = a->rt;
+    bp_waiter_done(a);
+    bt_slot_t *s;
+    uint32_t depth;
+    /* A muted sender is alive (it holds its run token); one that stopped
+     * since needs nothing. */
+    if (ref_acquire(rt, m->from, false, &s, &depth) != BT_OK)
+        return;
+    bt_actor_t *sender = s->actor;
+    uint32_t old =
+        __atomic_fetch_and(&sender->bp, ~(BT_BP_MARK_OUT | BT_BP_MUTED), __ATOMIC_SEQ_CST);
+    if (old & BT_BP_MUTED)
+        bt__schedule(rt, sender);
+    ref_release(rt, s, 1);
+}
+
+/* A send from the current actor found receiver r (slot s, referenced by the
+ * caller) depth deep, at least the marker depth. */
+static void bp_deep_send(bt_runtime_t *rt, bt_slot_t *s, bt_actor_t *r, uint32_t depth)
+{
+    bt_ctx_t *ctx = bt__tls_ctx;
+    bt_worker_t *w = bt__tls_worker;
+    if (ctx == NULL || ctx->rt != rt || w == NULL || w->pinned || ctx->actor == r ||
+        r->pinned != NULL || __atomic_load_n(&s->capacity, __ATOMIC_RELAXED) != 0)
+        return;
+    bt_actor_t *self = ctx->actor;
+    if (depth >= rt->cfg.backpressure)
+        ctx->deep = true;
+    if ((__atomic_load_n(&self->bp, __ATOMIC_RELAXED) & BT_BP_MARK_OUT) ||
+        depth >= BT_SLOT_REFS - 2)
+        return;
+    bt_msg_t *mark = bt_msg_new(sizeof(bt_msg_t), BT_SYS_BP_MARK);
+    if (mark == NULL)
+        return; /* no marker, no mute: backpressure is best effort */
+    mark->from = bt__actor_ref(self);
+    /* Only we set MARK_OUT; the receiver clears it. */
+    __atomic_fetch_or(&self->bp, BT_BP_MARK_OUT, __ATOMIC_RELAXED);
+    /* The marker's own reference: we hold one, so r cannot go away. */
+    __atomic_fetch_add(&s->word, 1, __ATOMIC_RELAXED);
+    bp_add_waiter(rt, r);
+    if (bt__mbox_push(&r->mbox, mark))
+        bt__schedule_hot(rt, r);
+}
+
+/* At the end of a turn that would reschedule a: mutes it instead if a send
+ * in the turn went to a deep mailbox and nothing stands against it. Returns
+ * true if a is muted (or was handed back to the scheduler meanwhile). */
+static bool bp_mute(bt_runtime_t *rt, bt_actor_t *a)
+{
+    if (__atomic_load_n(&a->stop_requested, __ATOMIC_RELAXED) == 1 ||
+        __atomic_load_n(&a->control, __ATOMIC_RELAXED) != 0 ||
+        __atomic_load_n(&rt->state, __ATOMIC_RELAXED) == BT_RT_STOPPING)
+        return false;
+    /* Once muted, a may be unmuted, run and freed by other threads before we
+     * are done here: a reference of our own keeps it. */
+    bt_slot_t *own = own_slot(a);
+    __atomic_fetch_add(&own->word, 1, __ATOMIC_RELAXED);
+    uint32_t expect = BT_BP_MARK_OUT; /* our marker is out; no waiters; not muted */
+    if (!__atomic_compare_exchange_n(&a->bp, &expect, BT_BP_MARK_OUT | BT_BP_MUTED, false,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+        ref_release(rt, own, 1);
+        return false;
+    }
+    __atomic_fetch_add(&rt->mutes, 1, __ATOMIC_RELAXED);
+    /* Seq-cst against bt_stop() and bt__control(), which set their request
+     * and then unmute: one of us sees the other. */
+    if (__atomic_load_n(&a->stop_requested, __ATOMIC_SEQ_CST) == 1 ||
+        __atomic_load_n(&a->control, __ATOMIC_SEQ_CST) != 0 ||
+        __atomic_load_n(&rt->state, __ATOMIC_SEQ_CST) == BT_RT_STOPPING)
+        bp_unmute(rt, a);
+    ref_release(rt, own, 1);
+    return true;
+}
+
 static inline bt_ref_t current_sender(bt_runtime_t *rt)
 {
     bt_ctx_t *ctx = bt__tls_ctx;
     return (ctx != NULL && ctx->rt == rt) ? bt__actor_ref(ctx->actor) : BT_REF_NONE;
 }
 
+/* ----------------------------------------------------------------- outbox
+ *
+ * Fan-in is bound by the two cache lines every sender writes: the
+ * receiver's slot word (each message carries a reference) and its mailbox
+ * head. A dispatch that sends a burst to one receiver pays for them once a
+ * chain instead of once a message. The first send to a receiver in a
+ * dispatch goes out at once, as it always did, so request/reply and
+ * ping-pong wait for nothing; the later ones are linked into a chain that
+ * holds one reference and is pushed with one exchange when it is
+ * BT_OUTBOX_CHAIN long or when the dispatch returns. Per-sender order
+ * holds: a chain is pushed after the sends before it, and every other push
+ * from the dispatch (a runtime message, a stop, a control request) pushes
+ * the outbox first. So a message sent from a dispatch reaches its receiver
+ * at the latest when the dispatch returns. Bounded receivers get no chains:
+ * their capacity is checked message by message. */
+
+/* Pushes wy's chain, if any. */
+static void outbox_push_way(bt_runtime_t *rt, bt_outbox_way_t *wy)
+{
+    bt_msg_t *first = wy->first;
+    if (first == NULL)
+        return;
+    wy->first = NULL;
+    bt_slot_t *s = wy->slot;
+    uint32_t n = wy->count;
+    /* A reference per message; the one we hold keeps the slot's
+     * generation, so a plain add is enough. */
+    if (n > 1)
+        __atomic_fetch_add(&s->word, n - 1, __ATOMIC_RELAXED);
+    uint32_t depth = wy->depth + n;
+    if (depth > __atomic_load_n(&s->depth_hwm, __ATOMIC_RELAXED))
+        __atomic_store_n(&s->depth_hwm, depth, __ATOMIC_RELAXED);
+    bt_actor_t *a = s->actor;
+    if (bt__mbox_push_chain(&a->mbox, first, wy->last))
+        bt__schedule_hot(rt, a);
+}
+
+static void outbox_flush(bt_worker_t *w)
+{
+    bt_outbox_t *ob = &w->outbox;
+    for (uint32_t i = 0; i < ob->used; i++) {
+        outbox_push_way(w->rt, &ob->way[i]);
+        ob->way[i].to = BT_REF_NONE;
+    }
+    ob->used = 0;
+}
+
+/* Pushes what the current dispatch holds back, before a push that must
+ * come after it. */
+static inline void outbox_drain(bt_runtime_t *rt)
+{
+    bt_worker_t *w = bt__tls_worker;
+    if (w != NULL && w->outbox.used != 0 && w->rt == rt)
+        outbox_flush(w);
+}
+
+static inline bt_outbox_way_t *outbox_find(bt_outbox_t *ob, bt_ref_t to)
+{
+    for (uint32_t i = 0; i < ob->used; i++)
+        if (ob->way[i].to == to)
+            return &ob->way[i];
+    return NULL;
+}
+
+/* Remembers that this dispatch sent to `to`, so the next send to it starts a
+ * chain. With every way taken, the oldest is pushed and reused. */
+static void outbox_note(bt_worker_t *w, bt_ref_t to)
+{
+    bt_outbox_t *ob = &w->outbox;
+    if (ob->used == BT_OUTBOX_WAYS) {
+        outbox_push_way(w->rt, &ob->way[0]);
+        memmove(&ob->way[0], &ob->way[1], (BT_OUTBOX_WAYS - 1) * sizeof(ob->way[0]));
+        ob->used--;
+    }
+    ob->way[ob->used++] = (bt_outbox_way_t){.to = to};
+}
+
+static inline void outbox_append(bt_runtime_t *rt, bt_outbox_way_t *wy, bt_msg_t *msg)
+{
+    BT_TSAN_RELEASE(msg);
+    ck_pr_store_ptr(&wy->last->bt_link_, msg);
+    wy->last = msg;
+    if (++wy->count == BT_OUTBOX_CHAIN)
+        outbox_push_way(rt, wy);
+}
+
+/* ------------------------------------------------------------------ send */
+
 static int send_msg(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, bool user, bt_ref_t from)
 {
+    bt_worker_t *w = bt__tls_worker;
+    bt_outbox_way_t *wy = NULL;
+    bool batching = w != NULL && w->outbox.on && w->rt == rt;
+    if (batching) {
+        if (!user) {
+            outbox_flush(w);
+            batching = false;
+        } else if ((wy = outbox_find(&w->outbox, to)) != NULL && wy->first != NULL) {
+            msg->from = from;
+            count_sent(rt);
+            outbox_append(rt, wy, msg);
+            return BT_OK;
+        }
+    }
     bt_slot_t *s;
     uint32_t depth;
     int rc = ref_acquire(rt, to, user, &s, &depth);
@@ -400,7 +631,28 @@ static int send_msg(bt_runtime_t *rt, bt_ref_t to, bt_msg_t *msg, bool user, bt_
         __atomic_store_n(&s->depth_hwm, depth, __ATOMIC_RELAXED);
     msg->from = from;
     count_sent(rt);
-    deliver(rt, s->actor, msg);
+    bt_actor_t *a = s->actor;
+    if (__builtin_expect(!user, 0) && bp_is_waiter(msg->id))
+        bp_add_waiter(rt, a);
+    /* Before the push, while our reference keeps a alive. */
+    if (__builtin_expect(depth >= rt->cfg.backpressure / 4, 0))
+        bp_deep_send(rt, s, a, depth);
+    if (batching) {
+        if (wy == NULL) {
+            outbox_note(w, to);
+        } else if (__atomic_load_n(&s->capacity, __ATOMIC_RELAXED) == 0 &&
+                   depth < BT_SLOT_REFS - BT_OUTBOX_CHAIN - 2) {
+            /* A second send in this dispatch: start a chain, which keeps
+             * the reference we just took. */
+            BT_TSAN_RELEASE(msg);
+            wy->slot = s;
+            wy->first = wy->last = msg;
+            wy->count = 1;
+            wy->depth = depth;
+            return BT_OK;
+        }
+    }
+    deliver(rt, a, msg);
     return BT_OK;
 }
 
@@ -425,6 +677,7 @@ int bt_stop(bt_runtime_t *rt, bt_ref_t actor)
 {
     if (rt == NULL)
         return BT_EINVAL;
+    outbox_drain(rt); /* the stop comes after what we sent before it */
     bt_slot_t *s;
     uint32_t depth;
     int rc = ref_acquire(rt, actor, false, &s, &depth);
@@ -451,12 +704,17 @@ int bt_stop(bt_runtime_t *rt, bt_ref_t actor)
         ref_release(rt, s, 1);
         return BT_ENOMEM;
     }
+    /* A muted actor must see the stop now, not when its receiver gets to
+     * the marker. Our reference keeps it alive until the push. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    bp_unmute(rt, a);
     deliver(rt, a, node);
     return BT_OK;
 }
 
 int bt__control(bt_runtime_t *rt, bt_ref_t actor, uint32_t bits)
 {
+    outbox_drain(rt);
     bt_msg_t *nudge = bt_msg_new(sizeof(bt_msg_t), BT_SYS_CONTROL);
     if (nudge == NULL)
         return BT_ENOMEM;
@@ -473,6 +731,13 @@ int bt__control(bt_runtime_t *rt, bt_ref_t actor, uint32_t bits)
     __atomic_fetch_or(&a->control, bits, __ATOMIC_SEQ_CST);
     if (__atomic_exchange_n(&a->parked, 0, __ATOMIC_SEQ_CST) == 1) {
         /* It was parked holding its run token: the token is ours now. */
+        bt__schedule(rt, a);
+        ref_release(rt, s, 1);
+        bt_msg_free(nudge);
+        return BT_OK;
+    }
+    if (__atomic_fetch_and(&a->bp, ~BT_BP_MUTED, __ATOMIC_SEQ_CST) & BT_BP_MUTED) {
+        /* Muted by backpressure: likewise. */
         bt__schedule(rt, a);
         ref_release(rt, s, 1);
         bt_msg_free(nudge);
@@ -689,11 +954,6 @@ static void notify_watchers(bt_actor_t *a)
 
 /* ------------------------------------------------------------------ turns */
 
-static inline bt_slot_t *own_slot(bt_actor_t *a)
-{
-    return slot_at(a->rt, a->slot);
-}
-
 static inline void count_processed(bt_worker_t *w, bt_actor_t *a, uint32_t n)
 {
     if (n == 0)
@@ -723,7 +983,11 @@ static void dead_sys_message(bt_actor_t *a, bt_msg_t *m)
         break;
     case BT_SYS_CHILD_EXIT:
         /* A child waits for this dead supervisor's decision: stop it. */
+        bp_waiter_done(a);
         (void)bt__control(rt, ((bt_child_exit_msg_t *)m)->child, BT_CTL_STOP);
+        break;
+    case BT_SYS_BP_MARK:
+        bp_marker_done(a, m); /* the sender must not stay muted */
         break;
     default:
         break;
@@ -782,11 +1046,17 @@ static void terminate(bt_worker_t *w, bt_actor_t *a, uint32_t unreleased)
  * pushes do not schedule it, so its mailbox keeps filling in order. */
 static void park_actor(bt_actor_t *a)
 {
+    /* Once parked, a may be unparked, run and freed by other threads before
+     * we are done here: a reference of our own keeps it. */
+    bt_runtime_t *rt = a->rt;
+    bt_slot_t *own = own_slot(a);
+    __atomic_fetch_add(&own->word, 1, __ATOMIC_RELAXED);
     /* Seq-cst against bt__control(): see there. */
     __atomic_store_n(&a->parked, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&a->control, __ATOMIC_SEQ_CST) != 0 &&
         __atomic_exchange_n(&a->parked, 0, __ATOMIC_SEQ_CST) == 1)
-        bt__schedule(a->rt, a); /* the decision came already */
+        bt__schedule(rt, a); /* the decision came already */
+    ref_release(rt, own, 1);
 }
 
 /* The actor has stopped running (failure, stop request or stop_self). A
@@ -870,6 +1140,12 @@ static bt_msg_t *live_sys_message(bt_actor_t *a, bt_msg_t *m, bool *stop)
         return NULL;
     case BT_SYS_CONTROL:
         return NULL; /* the control word is read around every dispatch */
+    case BT_SYS_BP_MARK:
+        bp_marker_done(a, m);
+        return NULL;
+    case BT_SYS_CHILD_EXIT:
+        bp_waiter_done(a);
+        return m; /* for a supervisor's dispatch */
     case BT_SYS_MONITOR:
     case BT_SYS_LINK: {
         bt_watch_msg_t *wm = (bt_watch_msg_t *)m;
@@ -945,6 +1221,7 @@ void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
 
     uint32_t handled = 0, unreleased = 0, dispatched = 0;
     bool stop = false, control = false;
+    bt_outbox_t *ob = w != NULL && !w->pinned ? &w->outbox : NULL;
     bt_msg_t *m;
     while (handled < batch && (m = bt__mbox_pop(&a->mbox)) != NULL) {
         handled++;
@@ -958,7 +1235,14 @@ void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
         }
         if (m != NULL) {
             dispatched++;
+            if (ob != NULL)
+                ob->on = true;
             int rc = a->type->dispatch(&ctx, a->state, m);
+            if (ob != NULL) {
+                ob->on = false;
+                if (ob->used != 0)
+                    outbox_flush(w);
+            }
             if (rc != BT_OK) {
                 a->exit_reason = rc > 0 ? BT_EFAILED : rc;
                 stop = true;
@@ -970,8 +1254,8 @@ void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
             ref_release(rt, own_slot(a), 1);
             unreleased = 0;
         }
-        if (stop)
-            break;
+        if (stop || __builtin_expect(ctx.deep, 0))
+            break; /* deep: end the turn here, to be muted */
         if (__atomic_load_n(&a->control, __ATOMIC_RELAXED) != 0) {
             control = true;
             break;
@@ -991,8 +1275,11 @@ void bt__actor_turn(bt_worker_t *w, bt_actor_t *a)
     }
     /* The owner reference keeps the actor alive through this release. */
     ref_release(rt, own_slot(a), unreleased);
-    if (handled == batch || !bt__mbox_mark_empty(&a->mbox))
+    if (handled == batch || !bt__mbox_mark_empty(&a->mbox)) {
+        if (ctx.deep && bp_mute(rt, a))
+            return;          /* muted: its receiver reschedules it */
         bt__schedule(rt, a); /* more to do: back of the queue */
+    }
 }
 
 /* ------------------------------------------------------------- registry */

@@ -40,6 +40,7 @@ enum bt_sys_internal {
     BT_SYS_EXIT_SIGNAL,                 /* bt_down_msg_t: a linked actor stopped */
     BT_SYS_ASK_TIMEOUT,                 /* bt_msg_t with corr: an ask's deadline passed */
     BT_SYS_NAMED,                       /* bt_named_msg_t: a name was bound to this actor */
+    BT_SYS_BP_MARK, /* backpressure: the sender (from) waits until this is reached */
 };
 
 /* Correlation ids: bit 63 marks a reply (BT_CORR_REPLY, in baton.h); the
@@ -148,7 +149,13 @@ struct bt_ctx {
     bt_runtime_t *rt;
     bt_actor_t *actor;
     bool stop; /* bt_stop_self() was called */
+    bool deep; /* a send in this turn found its receiver's mailbox over the backpressure mark */
 };
+
+/* bt_actor.bp, the backpressure word (actor.c, "backpressure"). */
+#define BT_BP_MARK_OUT 1u /* this actor's marker waits in a receiver's mailbox */
+#define BT_BP_MUTED    2u /* muted: holds its run token until unmuted */
+#define BT_BP_WAITER   4u /* one message someone waits on is in this mailbox */
 
 /* Layout, for a 64-byte-aligned allocation (jemalloc's 192-byte class is):
  *   line 0  fields other threads write (rarely) or read when scheduling,
@@ -173,6 +180,7 @@ struct bt_actor {
     uint32_t capacity;   /* 0 = unbounded; copy of the slot's */
     uint32_t flags;      /* BT_AF_*, consumer only */
     int exit_reason;     /* BT_OK, or the dispatch error that stopped it */
+    uint32_t bp;         /* atomic: BT_BP_* bits plus BT_BP_WAITER times the waiters */
     uint64_t sent;       /* written by the running thread, read by stats */
     uint64_t processed;  /* likewise */
     bt_actor_t *rq_next; /* link in the global run queue */
@@ -182,6 +190,28 @@ struct bt_actor {
 /* -------------------------------------------------------------- workers */
 
 #define BT_RUNQ_SIZE 256u /* power of two */
+
+/* The outbox (actor.c, "outbox"): during a dispatch, the second and later
+ * sends to one receiver are linked into a chain that is pushed with one
+ * exchange and one reference update, when it holds BT_OUTBOX_CHAIN messages
+ * or the dispatch returns. */
+#define BT_OUTBOX_WAYS  4u
+#define BT_OUTBOX_CHAIN 64u
+
+typedef struct bt_outbox_way {
+    bt_ref_t to;     /* a receiver sent to in this dispatch, or BT_REF_NONE */
+    bt_slot_t *slot; /* with a chain: its slot, on which we hold one reference */
+    bt_msg_t *first; /* the chain, NULL if none */
+    bt_msg_t *last;
+    uint32_t count; /* messages in the chain */
+    uint32_t depth; /* the receiver's depth when the chain began */
+} bt_outbox_way_t;
+
+typedef struct bt_outbox {
+    bool on;       /* a dispatch on this worker is running: sends may wait here */
+    uint32_t used; /* ways with a receiver */
+    bt_outbox_way_t way[BT_OUTBOX_WAYS];
+} bt_outbox_t;
 
 typedef struct bt_worker {
     /* Run queue, after Go's runtime: the owner pushes at tail and pops at
@@ -209,6 +239,7 @@ typedef struct bt_worker {
     uint32_t next_streak;
     pthread_t thread;
     bt_ctx_t ctx;
+    bt_outbox_t outbox; /* owner only */
 } bt_worker_t;
 
 /* --------------------------------------------------------------- runtime */
@@ -250,6 +281,7 @@ struct bt_runtime {
     uint64_t ext_processed;
     uint64_t late_replies;
     uint64_t restarts;
+    uint64_t mutes;
     uint64_t spawned;
     uint64_t live;
 

@@ -54,6 +54,10 @@ int bt_runtime_create(const bt_runtime_config_t *cfg, bt_runtime_t **out)
     }
     if (c.batch == 0)
         c.batch = DEFAULT_BATCH;
+    if (c.backpressure == 0)
+        c.backpressure = BT_BACKPRESSURE_DEFAULT;
+    else if (c.backpressure < 4)
+        return BT_EINVAL; /* the marker goes at a quarter of it */
 
     bt_runtime_t *rt = bt_alloc_zeroed(sizeof(*rt));
     if (rt == NULL)
@@ -230,6 +234,7 @@ void bt_runtime_stats(bt_runtime_t *rt, bt_runtime_stats_t *out)
     s.processed = __atomic_load_n(&rt->ext_processed, __ATOMIC_RELAXED);
     s.late_replies = __atomic_load_n(&rt->late_replies, __ATOMIC_RELAXED);
     s.restarts = __atomic_load_n(&rt->restarts, __ATOMIC_RELAXED);
+    s.mutes = __atomic_load_n(&rt->mutes, __ATOMIC_RELAXED);
     s.dead_letters = __atomic_load_n(&rt->ext_dead_letters, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         bt_worker_t *w = &rt->workers[i];

@@ -16,7 +16,8 @@
  * Memory ordering, once for the whole file:
  *  - push: the exchange orders the message's contents (written before) and
  *    the new head; the release store of prev->link publishes the message to
- *    the consumer.
+ *    the consumer. A chain's inner links are written before the exchange,
+ *    so the same store publishes all of it.
  *  - pop: the load of tail->link is followed by an acquire fence before the
  *    message is read, pairing with the producer's release store.
  *  - mark_empty: a CAS of head from tail to tail|1; it succeeds only if no
@@ -50,23 +51,28 @@ void bt__mbox_init(bt_mailbox_t *q)
     q->head = mark(&q->stub);
 }
 
-bool bt__mbox_push(bt_mailbox_t *q, bt_msg_t *msg)
+bool bt__mbox_push_chain(bt_mailbox_t *q, bt_msg_t *first, bt_msg_t *last)
 {
-    ck_pr_store_ptr(&msg->bt_link_, NULL);
-    BT_TSAN_RELEASE(msg);
-    /* Full barrier on x86 (xchg): orders the message's contents before it
-     * becomes reachable from head. */
-    bt_msg_t *prev = ck_pr_fas_ptr(&q->head, msg);
+    ck_pr_store_ptr(&last->bt_link_, NULL);
+    BT_TSAN_RELEASE(last);
+    /* Full barrier on x86 (xchg): orders the messages' contents and inner
+     * links before the chain becomes reachable from head. */
+    bt_msg_t *prev = ck_pr_fas_ptr(&q->head, last);
     bool was_empty = ((uintptr_t)prev & EMPTY_BIT) != 0;
     prev = unmark(prev);
-    /* Release: the consumer that sees this link sees the message. prev
+    /* Release: the consumer that sees this link sees the chain. prev
      * cannot have been freed: the consumer frees a node only after it has
      * followed that node's link, which is this store. */
     ck_pr_fence_store();
-    ck_pr_store_ptr(&prev->bt_link_, msg);
+    ck_pr_store_ptr(&prev->bt_link_, first);
     if (was_empty)
         BT_TSAN_ACQUIRE(q); /* pairs with the consumer's mark_empty */
     return was_empty;
+}
+
+bool bt__mbox_push(bt_mailbox_t *q, bt_msg_t *msg)
+{
+    return bt__mbox_push_chain(q, msg, msg);
 }
 
 /* Nodes with size 0 (the stub, and nodes the runtime embeds in an actor)

@@ -37,6 +37,11 @@ void bt__mbox_init(bt_mailbox_t *q);
  * must schedule the consumer. Safe from any number of threads at once. */
 bool bt__mbox_push(bt_mailbox_t *q, bt_msg_t *msg);
 
+/* Appends first..last, already linked in order through bt_link_, with one
+ * exchange: a sender's batch lands contiguously. Returns as
+ * bt__mbox_push(). */
+bool bt__mbox_push_chain(bt_mailbox_t *q, bt_msg_t *first, bt_msg_t *last);
+
 /* Takes the next message, or NULL if none is visible yet (a producer may be
  * between its exchange and its link store). The returned message stays
  * valid until the next pop or bt__mbox_deinit(); the previous one is freed

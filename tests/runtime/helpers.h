@@ -78,6 +78,17 @@ static inline void latch_destroy(latch_t *l)
 
 #define SEC_NS (1000000000ull)
 
+/* Sends a header-only message with the given id; frees it if the send
+ * fails. Returns the send's result. */
+static inline int send_id(bt_runtime_t *rt, bt_ref_t to, uint32_t id)
+{
+    bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), id);
+    int rc = m != NULL ? bt_send(rt, to, m) : BT_ENOMEM;
+    if (rc != BT_OK)
+        bt_msg_free(m);
+    return rc;
+}
+
 /* Threads of this process, from /proc/self/task. */
 static inline int thread_count(void)
 {

@@ -156,9 +156,20 @@ BT_API int bt_alloc_stats(bt_alloc_stats_t *out /* OUT */);
 
 typedef struct bt_runtime bt_runtime_t;
 
+#define BT_BACKPRESSURE_DEFAULT 4096u
+#define BT_BACKPRESSURE_OFF     UINT32_MAX
+
 typedef struct bt_runtime_config {
     uint32_t threads; /* scheduler threads; 0 = number of online CPUs; at most 256 */
     uint32_t batch;   /* messages an actor handles per turn before it yields; 0 = 64 */
+    /* Backpressure: an actor whose send finds the receiver's mailbox this
+     * deep is muted after its turn (it keeps its messages but does not run)
+     * until the receiver has worked through a marker it left at a quarter
+     * of this depth. Only actors on the scheduler threads are muted, and
+     * only for unbounded, unpinned receivers; threads outside the runtime
+     * never are. 0 = BT_BACKPRESSURE_DEFAULT; BT_BACKPRESSURE_OFF turns it
+     * off. See docs/runtime.md, "Backpressure". */
+    uint32_t backpressure;
     /* Deterministic test mode: no threads at all. Actors run on the thread
      * that calls bt_runtime_run() / bt_runtime_advance(), in a reproducible
      * order, and time is a virtual clock that only bt_runtime_advance()
@@ -453,6 +464,7 @@ typedef struct bt_runtime_stats {
     uint64_t dead_letters;   /* sends to stopped actors + messages dropped undelivered */
     uint64_t late_replies;   /* replies that came after their ask timed out */
     uint64_t restarts;       /* in-place restarts by supervisors */
+    uint64_t mutes;          /* times an actor was muted by backpressure */
     uint64_t actors_spawned; /* since creation */
     uint64_t actors_live;    /* spawned and not yet fully stopped */
 } bt_runtime_stats_t;
