@@ -80,7 +80,7 @@ static inline void latch_destroy(latch_t *l)
 
 /* Sends a header-only message with the given id; frees it if the send
  * fails. Returns the send's result. */
-static inline int send_id(bt_runtime_t *rt, bt_ref_t to, uint32_t id)
+static inline int send_header(bt_runtime_t *rt, bt_ref_t to, uint32_t id)
 {
     bt_msg_t *m = bt_msg_new(sizeof(bt_msg_t), id);
     int rc = m != NULL ? bt_send(rt, to, m) : BT_ENOMEM;

@@ -145,7 +145,7 @@ static int flooder_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
         }
     }
     if (f->sent < f->total)
-        return send_id(rt, bt_self(ctx), MSG_GO);
+        return send_header(rt, bt_self(ctx), MSG_GO);
     latch_add(f->finished, 1);
     return BT_OK;
 }
@@ -183,7 +183,7 @@ static uint32_t flood(uint32_t backpressure, uint32_t p, uint64_t n, uint32_t ch
         cr_assert_eq(bt_spawn(rt, &flooder_type, &f[i], NULL, &fl[i]), BT_OK);
     }
     for (uint32_t i = 0; i < p; i++)
-        cr_assert_eq(send_id(rt, fl[i], MSG_GO), BT_OK);
+        cr_assert_eq(send_header(rt, fl[i], MSG_GO), BT_OK);
     cr_assert(latch_wait(&s->done, 1, 60000), "received %llu of %llu",
               (unsigned long long)s->received, (unsigned long long)(p * n));
     cr_assert(latch_wait(&finished, p, 10000));
@@ -247,7 +247,7 @@ static void mute_one(muted_setup *m)
     m->f = (flooder_t){
         .to = {m->sink}, .nto = 1, .chunk = 5000, .total = 20000, .finished = &m->finished};
     cr_assert_eq(bt_spawn(m->rt, &flooder_type, &m->f, NULL, &m->fl), BT_OK);
-    cr_assert_eq(send_id(m->rt, m->fl, MSG_GO), BT_OK);
+    cr_assert_eq(send_header(m->rt, m->fl, MSG_GO), BT_OK);
     cr_assert(WAIT_UNTIL(mutes(m->rt) == 1, 5000));
 }
 
@@ -335,7 +335,7 @@ static int twin_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
             return rc;
         }
     }
-    return t->sent < t->total ? send_id(rt, bt_self(ctx), MSG_GO) : BT_OK;
+    return t->sent < t->total ? send_header(rt, bt_self(ctx), MSG_GO) : BT_OK;
 }
 
 static const bt_actor_type_t twin_type = {
@@ -357,8 +357,8 @@ Test(backpressure, actors_flooding_each_other_do_not_deadlock)
     cr_assert_eq(bt_spawn(rt, &twin_type, &t[1], NULL, &r[1]), BT_OK);
     t[0].peer = r[1];
     t[1].peer = r[0];
-    cr_assert_eq(send_id(rt, r[0], MSG_GO), BT_OK);
-    cr_assert_eq(send_id(rt, r[1], MSG_GO), BT_OK);
+    cr_assert_eq(send_header(rt, r[0], MSG_GO), BT_OK);
+    cr_assert_eq(send_header(rt, r[1], MSG_GO), BT_OK);
     cr_assert(latch_wait(&done, 2, 60000), "received %llu and %llu of 200000",
               (unsigned long long)t[0].received, (unsigned long long)t[1].received);
     cr_assert_eq(t[0].errors + t[1].errors, 0);
@@ -389,7 +389,7 @@ Test(outbox, a_burst_to_more_receivers_than_ways_keeps_each_senders_order)
         cr_assert_eq(bt_spawn(rt, &flooder_type, &f[i], NULL, &fl[i]), BT_OK);
     }
     for (int i = 0; i < NFLOOD; i++)
-        cr_assert_eq(send_id(rt, fl[i], MSG_GO), BT_OK);
+        cr_assert_eq(send_header(rt, fl[i], MSG_GO), BT_OK);
     for (int i = 0; i < NSINK; i++) {
         cr_assert(latch_wait(&s[i]->done, 1, 30000), "sink %d received %llu", i,
                   (unsigned long long)s[i]->received);
@@ -441,7 +441,7 @@ Test(outbox, a_stop_after_a_burst_comes_after_the_burst)
     cr_assert_eq(bt_spawn(rt, &sink_type, s, NULL, &sink), BT_OK);
     burst_stop_t bs = {.to = sink, .total = 1000};
     cr_assert_eq(bt_spawn(rt, &burst_stop_type, &bs, NULL, &b), BT_OK);
-    cr_assert_eq(send_id(rt, b, MSG_GO), BT_OK);
+    cr_assert_eq(send_header(rt, b, MSG_GO), BT_OK);
     cr_assert(WAIT_UNTIL(!bt_alive(rt, sink), 5000));
     /* The stop was requested after the burst, so the sink handled all of
      * it before it stopped. */
@@ -462,7 +462,7 @@ Test(outbox, a_receiver_that_stops_mid_burst_dead_letters_the_rest)
     cr_assert_eq(bt_spawn(rt, &sink_type, s, NULL, &sink), BT_OK);
     flooder_t f = {.to = {sink}, .nto = 1, .chunk = 1000, .total = 1000, .finished = &finished};
     cr_assert_eq(bt_spawn(rt, &flooder_type, &f, NULL, &fl), BT_OK);
-    cr_assert_eq(send_id(rt, fl, MSG_GO), BT_OK);
+    cr_assert_eq(send_header(rt, fl, MSG_GO), BT_OK);
     cr_assert(latch_wait(&finished, 1, 5000));
     cr_assert(WAIT_UNTIL(!bt_alive(rt, sink), 5000));
     /* Each of the 990 is a dead letter: refused at the send, or drained

@@ -126,7 +126,7 @@ static int node_dispatch(bt_ctx_t *ctx, void *state, const bt_msg_t *msg)
         if (bt_send(rt, n->to, &m->hdr) != BT_OK)
             bt_msg_free(&m->hdr); /* counted as a dead letter by the runtime */
     }
-    return n->sent < n->total ? send_id(rt, bt_self(ctx), MSG_GO) : BT_OK;
+    return n->sent < n->total ? send_header(rt, bt_self(ctx), MSG_GO) : BT_OK;
 }
 
 static const bt_actor_type_t node_type = {
@@ -171,7 +171,7 @@ static void fan_in(void)
             exit(1);
     }
     for (uint32_t i = 0; i < P; i++)
-        CHECK(send_id(rt, fref[i], MSG_GO) == BT_OK, "fan-in: start failed");
+        CHECK(send_header(rt, fref[i], MSG_GO) == BT_OK, "fan-in: start failed");
     uint64_t want = (uint64_t)P * PER_FLOODER, deadline = now_ms() + 120000;
     while (__atomic_load_n(&sink.received, __ATOMIC_RELAXED) < want && now_ms() < deadline)
         sleep_us(1000);
@@ -201,7 +201,7 @@ static void ring(void)
     for (uint32_t i = 0; i < N; i++)
         n[i].to = r[(i + 1) % N]; /* before the first MSG_GO: published by the send */
     for (uint32_t i = 0; i < N; i++)
-        CHECK(send_id(rt, r[i], MSG_GO) == BT_OK, "ring: start failed");
+        CHECK(send_header(rt, r[i], MSG_GO) == BT_OK, "ring: start failed");
     uint64_t deadline = now_ms() + 120000;
     bool done = false;
     while (!done && now_ms() < deadline) {
@@ -239,7 +239,7 @@ static void stops_round(bt_runtime_t *rt, unsigned *seed)
             exit(1);
     }
     for (uint32_t i = 0; i < P; i++)
-        (void)send_id(rt, fref[i], MSG_GO);
+        (void)send_header(rt, fref[i], MSG_GO);
     sleep_us(rand_r(seed) % 2000);
     (void)bt_stop(rt, fref[rand_r(seed) % P]);
     /* Quiescent once every flooder has stopped sending and every attempt
