@@ -1,7 +1,7 @@
 /*
  * exec_kind.c: the built-in `exec` job kind.
  *
- * DESIGN. One pinned actor per run (fork, exec and waitpid stay off the
+ * DESIGN. One pinned actor per run (clone, exec and waitpid stay off the
  * scheduler threads). Accepted: EX_K_RUN/PAUSE/RESUME/STOP from the
  * executor, BT_TO_STARTED/BT_TO_EXPIRED from the timeout registry, and its
  * own timers: a 5 ms tick that reaps the child with waitpid(WNOHANG) (so
@@ -24,14 +24,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -391,71 +396,173 @@ static void arm_tick(bt_ctx_t *ctx, xk_t *x, bool soon)
     x->has_tick = true;
 }
 
-/* Forks and execs the argv; returns 0 or an errno value. */
+/* ------------------------------------------------------------ spawn
+ *
+ * Not fork(): a fork copies the page tables of the whole service (its
+ * heap, SQLite's page cache, a stack per HTTP connection) while holding
+ * its memory map's lock for writing, so every thread of the service that
+ * faults a page meanwhile waits, and afterwards every page either side
+ * writes is copied until the child's exec. Under a burst of starts that
+ * stalled the run store and the HTTP threads for 100 to 250 ms per started
+ * run (docs/reliability.md, "Load"). clone(CLONE_VM | CLONE_VFORK), as
+ * posix_spawn(3) does, copies nothing: the child runs on a small stack of
+ * its own in the service's memory until its execve, while the calling
+ * thread alone waits (the other threads run on). posix_spawn itself cannot
+ * set the death signal, the file size limit or an ignored SIGXFSZ, so the
+ * child is our own, and makes raw system calls only.
+ *
+ * ThreadSanitizer's clone interceptor treats every clone as a fork (it
+ * resets the runtime's state in the child, which with CLONE_VM is the
+ * parent's), and it turns vfork into fork too; so a ThreadSanitizer build
+ * clones without CLONE_VM | CLONE_VFORK: a fork, on the same child code. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPAWN_FORK_ONLY 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SPAWN_FORK_ONLY 1
+#endif
+#ifdef SPAWN_FORK_ONLY
+#define SPAWN_FLAGS SIGCHLD
+#else
+#define SPAWN_FLAGS (CLONE_VM | CLONE_VFORK | SIGCHLD)
+#endif
+
+/* The child code runs without sanitizer instrumentation: its memory is
+ * the parent's, and so is the sanitizers' state of the calling thread. */
+#if defined(__has_attribute)
+#if __has_attribute(disable_sanitizer_instrumentation)
+#define SPAWN_NOINSTR __attribute__((disable_sanitizer_instrumentation, noinline))
+#endif
+#endif
+#ifndef SPAWN_NOINSTR
+#define SPAWN_NOINSTR                                                                              \
+    __attribute__((no_sanitize_address, no_sanitize_thread, no_sanitize_undefined, noinline))
+#endif
+
+#define SPAWN_STACK (64u << 10)
+
+/* What the child needs. It lives on the calling thread's stack, which
+ * stays as it is while the child runs (that thread waits in clone). */
+typedef struct spawn_args {
+    pid_t parent;
+    int in, out, err, barrier; /* barrier: the write end of the exec barrier */
+    uint64_t cap[2];           /* RLIMIT_FSIZE, as prlimit64(2) takes it */
+    char *const *argv, *const *env;
+} spawn_args_t;
+
+/* The kernel's struct sigaction (rt_sigaction(2)), zeroed but for the
+ * handler: enough for SIG_DFL and SIG_IGN. */
+typedef struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+} k_sigaction_t;
+
+/* dup2 as a raw system call; from == to clears close-on-exec instead.
+ * Returns 0 or an errno value. */
+static SPAWN_NOINSTR int spawn_dup_to(int from, int to)
+{
+    long rc = from == to ? syscall(SYS_fcntl, from, F_SETFD, 0) : syscall(SYS_dup3, from, to, 0);
+    return rc < 0 ? errno : 0;
+}
+
+/* The child: raw system calls (syscall(2)) only, so no libc lock, no
+ * allocation, no sanitizer state of the parent is touched; it writes no
+ * memory of the parent's but errno (the waiting thread's). Every signal is
+ * blocked on entry (the parent blocked them), so none of the service's
+ * handlers can run here. */
+static SPAWN_NOINSTR int spawn_child(void *arg)
+{
+    const spawn_args_t *a = arg;
+    /* The death signal first, so that no window leaves a child that
+     * outlives the service. */
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (syscall(SYS_getppid) != a->parent)
+        syscall(SYS_exit_group, 127);
+    syscall(SYS_setpgid, 0, 0);
+    int e = spawn_dup_to(a->in, 0);
+    if (e == 0)
+        e = spawn_dup_to(a->out, 1);
+    if (e == 0)
+        e = spawn_dup_to(a->err, 2);
+    /* Dispositions: the default for every signal but SIGXFSZ, ignored (the
+     * log cap: writes past it fail with EFBIG instead of killing). Then
+     * the empty mask. */
+    for (int s = 1; e == 0 && s < 65; s++) {
+        if (s == SIGKILL || s == SIGSTOP)
+            continue;
+        k_sigaction_t sa = {.handler = s == SIGXFSZ ? SIG_IGN : SIG_DFL};
+        syscall(SYS_rt_sigaction, s, &sa, NULL, sizeof(uint64_t));
+    }
+    uint64_t none = 0;
+    if (e == 0 && syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none)) != 0)
+        e = errno;
+    /* The log cap; as with setrlimit before, a cap above the service's own
+     * hard limit is refused and the child keeps that lower limit. */
+    syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, a->cap, NULL);
+    if (e == 0) {
+        syscall(SYS_execve, a->argv[0], a->argv, a->env);
+        e = errno;
+    }
+    if (e == 0)
+        e = ENOEXEC;
+    while (syscall(SYS_write, a->barrier, &e, sizeof(e)) < 0 && errno == EINTR) {
+    }
+    syscall(SYS_exit_group, 127);
+    return 127;
+}
+
+/* Starts the argv in a new process (see above); returns 0 or an errno
+ * value.
+ *
+ * The exec barrier: the child writes errno to a pipe if it cannot exec; on
+ * success the close-on-exec end just closes. Waiting for it means a
+ * control signal (SIGSTOP for a pause) never finds the child between clone
+ * and exec, still holding this process's descriptors (the state
+ * directory's lock among them), and an execve error becomes the run's
+ * error instead of a bare exit 127. With CLONE_VFORK the wait is already
+ * over when clone returns; the pipe makes the fork of a ThreadSanitizer
+ * build wait as well. */
 static int child_start(xk_t *x)
 {
-    int out = open(x->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int err = open(x->err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (out < 0 || err < 0 || nul < 0) {
-        int e = errno;
-        if (out >= 0)
-            close(out);
-        if (err >= 0)
-            close(err);
-        if (nul >= 0)
-            close(nul);
-        return e;
+    spawn_args_t a = {.parent = getpid(),
+                      .in = -1,
+                      .out = -1,
+                      .err = -1,
+                      .cap = {x->p.log_cap_bytes, x->p.log_cap_bytes},
+                      .argv = x->p.argv,
+                      .env = x->p.env};
+    int sync[2] = {-1, -1};
+    void *stack = MAP_FAILED;
+    int e = 0;
+    if ((a.out = open(x->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
+        (a.err = open(x->err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
+        (a.in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 || pipe2(sync, O_CLOEXEC) != 0 ||
+        (stack = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) == MAP_FAILED)
+        e = errno;
+    pid_t pid = -1;
+    if (e == 0) {
+        a.barrier = sync[1];
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = clone(spawn_child, (char *)stack + SPAWN_STACK, SPAWN_FLAGS, &a);
+        e = pid < 0 ? errno : 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    /* The exec barrier: the child writes errno here if execve fails; on
-     * success the close-on-exec end just closes. Waiting for it means a
-     * control signal (SIGSTOP for a pause) never finds the child between
-     * fork and exec, still holding this process's descriptors (the state
-     * directory's lock among them), and an execve error becomes the run's
-     * error instead of a bare exit 127. */
-    int sync[2];
-    if (pipe2(sync, O_CLOEXEC) != 0) {
-        int e = errno;
-        close(out);
-        close(err);
-        close(nul);
-        return e;
-    }
-    pid_t parent = getpid();
-    struct rlimit cap = {.rlim_cur = x->p.log_cap_bytes, .rlim_max = x->p.log_cap_bytes};
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Child: async-signal-safe calls only. The death signal first, so
-         * that no window leaves a child that outlives the service. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        setpgid(0, 0);
-        dup2(nul, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int s = 1; s < 32; s++)
-            if (s != SIGKILL && s != SIGSTOP)
-                signal(s, SIG_DFL);
-        /* The log cap: writes past it fail with EFBIG instead of killing. */
-        signal(SIGXFSZ, SIG_IGN);
-        setrlimit(RLIMIT_FSIZE, &cap);
-        execve(x->p.argv[0], x->p.argv, x->p.env);
-        int e = errno;
-        while (write(sync[1], &e, sizeof(e)) < 0 && errno == EINTR) {
-        }
-        _exit(127);
-    }
-    int e = errno;
-    close(out);
-    close(err);
-    close(nul);
-    close(sync[1]);
+    if (stack != MAP_FAILED)
+        munmap(stack, SPAWN_STACK);
+    int fds[] = {a.out, a.err, a.in, sync[1]};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
     if (pid < 0) {
-        close(sync[0]);
+        if (sync[0] >= 0)
+            close(sync[0]);
         return e;
     }
     setpgid(pid, pid); /* both sides, so signals reach the group at once */
@@ -465,7 +572,7 @@ static int child_start(xk_t *x)
     }
     close(sync[0]);
     if (n == (ssize_t)sizeof(child_errno)) {
-        /* execve failed: reap the child, report why. */
+        /* The child could not exec: reap it, report why. */
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
         return child_errno != 0 ? child_errno : ENOEXEC;

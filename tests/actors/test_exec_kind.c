@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,12 +296,34 @@ Test(exec_kind, pause_stops_the_process_and_resume_continues_it)
     cr_assert_eq(stored(id, NULL, 0), RS_STOPPED);
 }
 
+/* Whether process pid ignores sig, from /proc/PID/status's SigIgn mask. */
+static bool ignores(pid_t pid, int sig)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    bool yes = false;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        unsigned long long mask;
+        if (sscanf(line, "SigIgn: %llx", &mask) == 1) {
+            yes = (mask >> (sig - 1)) & 1;
+            break;
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    return yes;
+}
+
 Test(exec_kind, stop_escalates_to_sigkill_when_sigterm_is_ignored)
 {
     char id[EX_RUN_ID_MAX];
     start("{\"argv\": [\"/bin/sh\", \"-c\", \"trap '' TERM; while :; do :; done\"]}", id);
     pid_t pid = child_pid();
-    sleep_ms(50); /* let the shell install its trap */
+    /* Until the shell has installed its trap, SIGTERM would kill it. */
+    for (int i = 0; i < 5000 && !ignores(pid, SIGTERM); i++)
+        sleep_ms(1);
+    cr_assert(ignores(pid, SIGTERM), "the shell never ignored SIGTERM");
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     ex_reply_t *r = cmd(EX_MSG_STOP, id, NULL);

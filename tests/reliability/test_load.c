@@ -50,23 +50,28 @@
 #define MAX_PENDING 256
 #define MAX_SAMPLES 100000
 
-/* The bounds. The claim is GET_TARGET_MS for every GET during the burst;
- * on the shared 2-core VM (load average 5 to 21 from other builds) single
- * GETs took 66 to 1556 ms while the median was 0.6 to 9 ms, so the
- * asserted bounds are looser and documented
- * (docs/reliability.md, "Load"): the median under GET_P50_BOUND_MS and
- * every GET under GET_MAX_BOUND_MS. BATON_LOAD_STRICT=1 asserts
- * GET_TARGET_MS for the maximum too. Sanitizer builds are several times
- * slower and bigger and get looser bounds still. */
+/* The bounds. The claim is GET_TARGET_MS for every GET during the burst,
+ * and the release build asserts it. Since the exec kind starts its
+ * children with clone(CLONE_VM | CLONE_VFORK) instead of fork(), the
+ * slowest GET on the shared 2-core VM is 7 to 32 ms (it was 66 to 880 ms
+ * with fork(), which stalled the run store's thread). The test runs alone
+ * (RUN_SERIAL) so that `ctest -j` does not take the service's CPU; with
+ * BATON_LOAD_STRICT=0 it asserts only the median (GET_P50_BOUND_MS) and
+ * GET_MAX_BOUND_MS, for a machine known to be overloaded. Sanitizer
+ * builds are several times slower and bigger and get looser, documented
+ * bounds (docs/reliability.md, "Load"); BATON_LOAD_STRICT=1 holds them to
+ * the target too. */
 #define GET_TARGET_MS 100.0
 #ifdef BATON_LOAD_SANITIZER
 #define GET_P50_BOUND_MS 200.0
 #define GET_MAX_BOUND_MS 10000.0
 #define RSS_BOUND_MIB    512
+#define STRICT_DEFAULT   0
 #else
 #define GET_P50_BOUND_MS 50.0
 #define GET_MAX_BOUND_MS 5000.0
 #define RSS_BOUND_MIB    64
+#define STRICT_DEFAULT   1
 #endif
 
 static double now_ms(void)
@@ -366,6 +371,9 @@ Test(load, a_burst_of_starts_is_refused_busy_beyond_max_pending_and_stays_respon
     double p99 = g_nlat ? g_lat[(size_t)((g_nlat - 1) * 0.99)] : -1;
     double mx = g_nlat ? g_lat[g_nlat - 1] : -1;
     long peak = atomic_load(&g_rss_peak);
+    const char *strict_env = getenv("BATON_LOAD_STRICT");
+    bool strict = strict_env != NULL ? atoi(strict_env) != 0 : STRICT_DEFAULT;
+    double max_bound = strict ? GET_TARGET_MS : GET_MAX_BOUND_MS;
     printf("load: %d starts over %d connections in %.0f ms (%.0f/s): 201=%d 429=%d (busy code "
            "%d) other=%d no_answer=%d; store: running=%d pending=%d\n",
            NSTARTS, BURST_CONNS, dt, NSTARTS / (dt / 1000.0), g_ok, g_busy, g_busy_coded, g_other,
@@ -373,7 +381,7 @@ Test(load, a_burst_of_starts_is_refused_busy_beyond_max_pending_and_stays_respon
     printf("load: GET /v1/runs/{id} during the burst: %d samples p50=%.1f p99=%.1f max=%.1f ms "
            "(target max %.0f ms: %s; asserted p50 < %.0f, max < %.0f), %d errors\n",
            g_nlat, p50, p99, mx, GET_TARGET_MS, mx < GET_TARGET_MS ? "met" : "NOT met",
-           GET_P50_BOUND_MS, GET_MAX_BOUND_MS, g_probe_errors);
+           GET_P50_BOUND_MS, max_bound, g_probe_errors);
     printf("load: VmRSS idle=%ld KiB peak=%ld KiB (+%ld KiB, bound +%d MiB) after=%ld KiB, %ld "
            "samples\n",
            rss_idle, peak, peak - rss_idle, RSS_BOUND_MIB, rss_after, g_rss_samples);
@@ -388,9 +396,7 @@ Test(load, a_burst_of_starts_is_refused_busy_beyond_max_pending_and_stays_respon
     cr_expect(g_nlat >= 20, "too few GET samples: %d", g_nlat);
     cr_expect_eq(g_probe_errors, 0);
     cr_expect(p50 < GET_P50_BOUND_MS, "the median GET took %.1f ms during the burst", p50);
-    cr_expect(mx < GET_MAX_BOUND_MS, "a GET took %.1f ms during the burst", mx);
-    if (getenv("BATON_LOAD_STRICT") != NULL && atoi(getenv("BATON_LOAD_STRICT")) != 0)
-        cr_expect(mx < GET_TARGET_MS, "a GET took %.1f ms during the burst (strict)", mx);
+    cr_expect(mx < max_bound, "a GET took %.1f ms during the burst (bound %.0f ms)", mx, max_bound);
     cr_expect(peak - rss_idle < RSS_BOUND_MIB * 1024L, "RSS grew by %ld KiB", peak - rss_idle);
 
     int rc = e2e_stop(&svc, SIGTERM, 60000);
