@@ -446,8 +446,10 @@ static void bp_marker_done(bt_actor_t *a, const bt_msg_t *m)
     bt_actor_t *sender = s->actor;
     uint32_t old =
         __atomic_fetch_and(&sender->bp, ~(BT_BP_MARK_OUT | BT_BP_MUTED), __ATOMIC_SEQ_CST);
+    /* Not on this worker: the receiver is busy here, and the sender would
+     * take turns with it on one core while another core idles. */
     if (old & BT_BP_MUTED)
-        bt__schedule(rt, sender);
+        bt__schedule_away(rt, sender);
     ref_release(rt, s, 1);
 }
 

@@ -331,6 +331,9 @@ void bt__schedule(bt_runtime_t *rt, bt_actor_t *a);
  * worker it becomes the worker's next actor, to run right after the
  * current turn. */
 void bt__schedule_hot(bt_runtime_t *rt, bt_actor_t *a);
+/* Like bt__schedule(), for an actor that should not run on this worker:
+ * the global queue, and an idle worker woken for it. */
+void bt__schedule_away(bt_runtime_t *rt, bt_actor_t *a);
 /* Deterministic mode: runs runnable actors on the calling thread until none
  * is left. */
 void bt__sched_run_inline(bt_runtime_t *rt);

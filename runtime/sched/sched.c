@@ -297,6 +297,16 @@ void bt__schedule(bt_runtime_t *rt, bt_actor_t *a)
     wake_spinner(rt);
 }
 
+void bt__schedule_away(bt_runtime_t *rt, bt_actor_t *a)
+{
+    if (__builtin_expect(a->pinned != NULL, 0)) {
+        pinned_wake(a->pinned);
+        return;
+    }
+    global_push_list(rt, a, a, 1);
+    wake_spinner(rt);
+}
+
 /* --------------------------------------------------------------- finding */
 
 static inline uint32_t next_rand(bt_worker_t *w)
