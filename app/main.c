@@ -9,6 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* jemalloc's options for this binary, in place of the runtime's (weak)
+ * ones: huge pages as the runtime has them, but jemalloc's default thread
+ * caches. The runtime's bigger caches pay off for its few scheduler
+ * threads; the service runs a thread per HTTP connection as well, and
+ * with 128 connections they held about 100 MiB more during a burst of
+ * starts (tests/reliability/test_load.c). */
+const char *malloc_conf = "thp:always,metadata_thp:auto";
+
 #ifndef BATON_VERSION
 #define BATON_VERSION "0.0.0"
 #endif

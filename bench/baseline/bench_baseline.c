@@ -16,12 +16,17 @@
 #define _GNU_SOURCE
 #include "driver.h"
 #include "harness.h"
+#include "mem/jemalloc_conf.h"
 
 #include <ck_pr.h>
 #include <ck_ring.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* The runtime's jemalloc options (runtime/mem/alloc.c): the fan-in floor's
+ * messages are allocated under the same ones as baton's. */
+const char *malloc_conf = BT_JEMALLOC_CONF;
 
 /* ------------------------------------------------------------ MPSC queue */
 

@@ -10,6 +10,7 @@
  * out-of-memory paths; the seam costs one relaxed load per allocation.
  */
 #include "mem/alloc.h"
+#include "mem/jemalloc_conf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,19 @@
 #ifndef BT_SYSTEM_ALLOCATOR
 /* jemalloc's build-time options for this process, unless the application
  * defines its own malloc_conf (this one is weak) or sets MALLOC_CONF, which
- * jemalloc reads later and so overrides it. Transparent huge pages for data
- * and metadata: an actor runtime allocates millions of small objects, and
- * with 4 KiB pages spawning is dominated by page faults (measured: about
- * 970 ns per spawned actor with them, about 300 ns without, on this
- * project's 2-core VM; see bench/README.md). */
-__attribute__((weak)) const char *malloc_conf = "thp:always,metadata_thp:auto";
+ * jemalloc reads later and so overrides it.
+ *  - Transparent huge pages for data and metadata: an actor runtime
+ *    allocates millions of small objects, and with 4 KiB pages spawning is
+ *    dominated by page faults (measured: about 970 ns per spawned actor
+ *    with them, about 300 ns without, on this project's 2-core VM; see
+ *    bench/README.md).
+ *  - Bigger thread caches for small sizes (up to 16 slabs' worth, 4096
+ *    objects, instead of 2 and 200): messages are allocated by the sender's
+ *    thread and freed by the receiver's, so each thread's cache fills on
+ *    one side and empties on the other, and every overflow or refill is a
+ *    round trip through the arena's locked bin. Fan-in, A/B in one run:
+ *    +15 to +40 % (docs/runtime.md, "Memory"). */
+__attribute__((weak)) const char *malloc_conf = BT_JEMALLOC_CONF;
 #endif
 
 /* Number of allocations left before they start failing; negative = never. */
