@@ -707,10 +707,15 @@ int bt_stop(bt_runtime_t *rt, bt_ref_t actor)
         return BT_ENOMEM;
     }
     /* A muted actor must see the stop now, not when its receiver gets to
-     * the marker. Our reference keeps it alive until the push. */
+     * the marker: unmute it once the stop is queued (before, it could queue
+     * more of its own messages ahead of the stop). The push hands our
+     * reference to the node, so take one more to keep a alive until then;
+     * with stop_requested set above, the unmute pairs with bp_mute(). */
+    __atomic_fetch_add(&s->word, 1, __ATOMIC_RELAXED);
+    deliver(rt, a, node);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     bp_unmute(rt, a);
-    deliver(rt, a, node);
+    ref_release(rt, s, 1);
     return BT_OK;
 }
 
