@@ -163,12 +163,12 @@ typedef struct bt_runtime_config {
     uint32_t threads; /* scheduler threads; 0 = number of online CPUs; at most 256 */
     uint32_t batch;   /* messages an actor handles per turn before it yields; 0 = 64 */
     /* Backpressure: an actor whose send finds the receiver's mailbox this
-     * deep is muted after its turn (it keeps its messages but does not run)
-     * until the receiver has worked through a marker it left at a quarter
-     * of this depth. Only actors on the scheduler threads are muted, and
-     * only for unbounded, unpinned receivers; threads outside the runtime
-     * never are. 0 = BT_BACKPRESSURE_DEFAULT; BT_BACKPRESSURE_OFF turns it
-     * off. See docs/runtime.md, "Backpressure". */
+     * deep ends its turn with that dispatch and is muted (it keeps its
+     * messages but does not run) until the receiver has worked through a
+     * marker it left at a quarter of this depth. Only actors on the scheduler threads are muted,
+     * and only for unbounded, unpinned receivers; threads outside the runtime never are. 0 =
+     * BT_BACKPRESSURE_DEFAULT; BT_BACKPRESSURE_OFF turns it off. See docs/runtime.md,
+     * "Backpressure". */
     uint32_t backpressure;
     /* Deterministic test mode: no threads at all. Actors run on the thread
      * that calls bt_runtime_run() / bt_runtime_advance(), in a reproducible
