@@ -160,6 +160,13 @@ static int ref_acquire(bt_runtime_t *rt, bt_ref_t ref, bool user, bt_slot_t **ou
 
 static void actor_free(bt_runtime_t *rt, bt_actor_t *a);
 
+/* Takes n more references on slot s, on which the caller holds one: that
+ * one keeps the generation, so no check is needed. */
+static inline void ref_hold(bt_slot_t *s, uint32_t n)
+{
+    __atomic_fetch_add(&s->word, n, __ATOMIC_RELAXED);
+}
+
 static inline bt_slot_t *own_slot(bt_actor_t *a)
 {
     return slot_at(a->rt, a->slot);
@@ -474,8 +481,7 @@ static void bp_deep_send(bt_runtime_t *rt, bt_slot_t *s, bt_actor_t *r, uint32_t
     mark->from = bt__actor_ref(self);
     /* Only we set MARK_OUT; the receiver clears it. */
     __atomic_fetch_or(&self->bp, BT_BP_MARK_OUT, __ATOMIC_RELAXED);
-    /* The marker's own reference: we hold one, so r cannot go away. */
-    __atomic_fetch_add(&s->word, 1, __ATOMIC_RELAXED);
+    ref_hold(s, 1); /* the marker's own */
     bp_add_waiter(rt, r);
     if (bt__mbox_push(&r->mbox, mark))
         bt__schedule_hot(rt, r);
@@ -484,16 +490,23 @@ static void bp_deep_send(bt_runtime_t *rt, bt_slot_t *s, bt_actor_t *r, uint32_t
 /* At the end of a turn that would reschedule a: mutes it instead if a send
  * in the turn went to a deep mailbox and nothing stands against it. Returns
  * true if a is muted (or was handed back to the scheduler meanwhile). */
+/* A stop or control request is pending, or the runtime is stopping: the
+ * actor must not stay muted. Seq-cst: see bp_mute(). */
+static bool bp_must_run(bt_runtime_t *rt, bt_actor_t *a)
+{
+    return __atomic_load_n(&a->stop_requested, __ATOMIC_SEQ_CST) == 1 ||
+           __atomic_load_n(&a->control, __ATOMIC_SEQ_CST) != 0 ||
+           __atomic_load_n(&rt->state, __ATOMIC_SEQ_CST) == BT_RT_STOPPING;
+}
+
 static bool bp_mute(bt_runtime_t *rt, bt_actor_t *a)
 {
-    if (__atomic_load_n(&a->stop_requested, __ATOMIC_RELAXED) == 1 ||
-        __atomic_load_n(&a->control, __ATOMIC_RELAXED) != 0 ||
-        __atomic_load_n(&rt->state, __ATOMIC_RELAXED) == BT_RT_STOPPING)
+    if (bp_must_run(rt, a))
         return false;
     /* Once muted, a may be unmuted, run and freed by other threads before we
      * are done here: a reference of our own keeps it. */
     bt_slot_t *own = own_slot(a);
-    __atomic_fetch_add(&own->word, 1, __ATOMIC_RELAXED);
+    ref_hold(own, 1);
     uint32_t expect = BT_BP_MARK_OUT; /* our marker is out; no waiters; not muted */
     if (!__atomic_compare_exchange_n(&a->bp, &expect, BT_BP_MARK_OUT | BT_BP_MUTED, false,
                                      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
@@ -501,11 +514,9 @@ static bool bp_mute(bt_runtime_t *rt, bt_actor_t *a)
         return false;
     }
     __atomic_fetch_add(&rt->mutes, 1, __ATOMIC_RELAXED);
-    /* Seq-cst against bt_stop() and bt__control(), which set their request
-     * and then unmute: one of us sees the other. */
-    if (__atomic_load_n(&a->stop_requested, __ATOMIC_SEQ_CST) == 1 ||
-        __atomic_load_n(&a->control, __ATOMIC_SEQ_CST) != 0 ||
-        __atomic_load_n(&rt->state, __ATOMIC_SEQ_CST) == BT_RT_STOPPING)
+    /* Against bt_stop() and bt__control(), which set their request and then
+     * unmute: one of us sees the other. */
+    if (bp_must_run(rt, a))
         bp_unmute(rt, a);
     ref_release(rt, own, 1);
     return true;
@@ -542,10 +553,8 @@ static void outbox_push_way(bt_runtime_t *rt, bt_outbox_way_t *wy)
     wy->first = NULL;
     bt_slot_t *s = wy->slot;
     uint32_t n = wy->count;
-    /* A reference per message; the one we hold keeps the slot's
-     * generation, so a plain add is enough. */
     if (n > 1)
-        __atomic_fetch_add(&s->word, n - 1, __ATOMIC_RELAXED);
+        ref_hold(s, n - 1); /* a reference per message */
     uint32_t depth = wy->depth + n;
     if (depth > __atomic_load_n(&s->depth_hwm, __ATOMIC_RELAXED))
         __atomic_store_n(&s->depth_hwm, depth, __ATOMIC_RELAXED);
@@ -711,7 +720,7 @@ int bt_stop(bt_runtime_t *rt, bt_ref_t actor)
      * more of its own messages ahead of the stop). The push hands our
      * reference to the node, so take one more to keep a alive until then;
      * with stop_requested set above, the unmute pairs with bp_mute(). */
-    __atomic_fetch_add(&s->word, 1, __ATOMIC_RELAXED);
+    ref_hold(s, 1);
     deliver(rt, a, node);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     bp_unmute(rt, a);
@@ -736,21 +745,16 @@ int bt__control(bt_runtime_t *rt, bt_ref_t actor, uint32_t bits)
     /* Seq-cst, with the exchange below, against park_actor(): either the
      * parked actor sees our bits, or we see it parked and schedule it. */
     __atomic_fetch_or(&a->control, bits, __ATOMIC_SEQ_CST);
-    if (__atomic_exchange_n(&a->parked, 0, __ATOMIC_SEQ_CST) == 1) {
-        /* It was parked holding its run token: the token is ours now. */
+    if (__atomic_exchange_n(&a->parked, 0, __ATOMIC_SEQ_CST) == 1 ||
+        (__atomic_fetch_and(&a->bp, ~BT_BP_MUTED, __ATOMIC_SEQ_CST) & BT_BP_MUTED)) {
+        /* It was parked (for its supervisor) or muted (backpressure),
+         * holding its run token: the token is ours now. */
         bt__schedule(rt, a);
         ref_release(rt, s, 1);
         bt_msg_free(nudge);
         return BT_OK;
     }
-    if (__atomic_fetch_and(&a->bp, ~BT_BP_MUTED, __ATOMIC_SEQ_CST) & BT_BP_MUTED) {
-        /* Muted by backpressure: likewise. */
-        bt__schedule(rt, a);
-        ref_release(rt, s, 1);
-        bt_msg_free(nudge);
-        return BT_OK;
-    }
-    /* Not parked: running (it checks after the current dispatch), queued,
+    /* Neither: running (it checks after the current dispatch), queued,
      * or idle; the nudge wakes an idle one. The reference goes with it. */
     nudge->from = BT_REF_NONE;
     deliver(rt, a, nudge);
@@ -1057,7 +1061,7 @@ static void park_actor(bt_actor_t *a)
      * we are done here: a reference of our own keeps it. */
     bt_runtime_t *rt = a->rt;
     bt_slot_t *own = own_slot(a);
-    __atomic_fetch_add(&own->word, 1, __ATOMIC_RELAXED);
+    ref_hold(own, 1);
     /* Seq-cst against bt__control(): see there. */
     __atomic_store_n(&a->parked, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&a->control, __ATOMIC_SEQ_CST) != 0 &&

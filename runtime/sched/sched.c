@@ -277,26 +277,6 @@ static bt_actor_t *take_next(bt_worker_t *w)
     return NULL;
 }
 
-void bt__schedule(bt_runtime_t *rt, bt_actor_t *a)
-{
-    if (__builtin_expect(a->pinned != NULL, 0)) {
-        pinned_wake(a->pinned);
-        return;
-    }
-    bt_worker_t *w = bt__tls_worker;
-    if (w != NULL && w->rt == rt) {
-        /* Sender-local: the actor runs on this worker unless stolen. Wake
-         * help only if this worker now has more than it can run at once. */
-        bool busy = runq_len(w) > 0;
-        runq_push(w, a);
-        if (busy)
-            wake_spinner(rt);
-        return;
-    }
-    global_push_list(rt, a, a, 1);
-    wake_spinner(rt);
-}
-
 void bt__schedule_away(bt_runtime_t *rt, bt_actor_t *a)
 {
     if (__builtin_expect(a->pinned != NULL, 0)) {
@@ -305,6 +285,21 @@ void bt__schedule_away(bt_runtime_t *rt, bt_actor_t *a)
     }
     global_push_list(rt, a, a, 1);
     wake_spinner(rt);
+}
+
+void bt__schedule(bt_runtime_t *rt, bt_actor_t *a)
+{
+    bt_worker_t *w = bt__tls_worker;
+    if (a->pinned == NULL && w != NULL && w->rt == rt) {
+        /* Sender-local: the actor runs on this worker unless stolen. Wake
+         * help only if this worker now has more than it can run at once. */
+        bool busy = runq_len(w) > 0;
+        runq_push(w, a);
+        if (busy)
+            wake_spinner(rt);
+        return;
+    }
+    bt__schedule_away(rt, a); /* pinned, or from outside the workers */
 }
 
 /* --------------------------------------------------------------- finding */
