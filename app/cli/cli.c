@@ -466,6 +466,16 @@ static bool run_path(char *buf, size_t cap, const char *id, const char *suffix)
            strcat(buf, suffix) != NULL;
 }
 
+/* The start of every command about one run: checks the id, builds the path
+ * /v1/runs/ID + suffix into path (CLI_MAX_PATH bytes) and connects. Returns
+ * 0, or the exit code. */
+static int open_run(cli_ctx_t *x, const char *id, const char *suffix, char *path)
+{
+    if (id[0] == '\0' || !run_path(path, CLI_MAX_PATH, id, suffix))
+        return usage_error(x, "bad run id '%s'", id);
+    return connect_client(x);
+}
+
 /* ------------------------------------------------------------ run objects */
 
 static const char *jstr(const cJSON *o, const char *key)
@@ -864,9 +874,7 @@ static int run_command(cli_ctx_t *x, const cli_args_t *a, const char *verb)
     const char *id = a->pos[0];
     char path[CLI_MAX_PATH], suffix[32];
     snprintf(suffix, sizeof(suffix), "/%s", verb);
-    if (id[0] == '\0' || !run_path(path, sizeof(path), id, suffix))
-        return usage_error(x, "bad run id '%s'", id);
-    int rc = connect_client(x);
+    int rc = open_run(x, id, suffix, path);
     if (rc != 0)
         return rc;
     cli_response_t resp;
@@ -905,10 +913,7 @@ static int cmd_status(cli_ctx_t *x, const cli_args_t *a)
     int rc;
     if (a->npos == 1) {
         char path[CLI_MAX_PATH];
-        const char *id = a->pos[0];
-        if (id[0] == '\0' || !run_path(path, sizeof(path), id, ""))
-            return usage_error(x, "bad run id '%s'", id);
-        if ((rc = connect_client(x)) != 0)
+        if ((rc = open_run(x, a->pos[0], "", path)) != 0)
             return rc;
         cli_response_t resp;
         cJSON *run;
@@ -1016,9 +1021,7 @@ static int cmd_events(cli_ctx_t *x, const cli_args_t *a)
 {
     const char *id = a->pos[0];
     char path[CLI_MAX_PATH];
-    if (id[0] == '\0' || !run_path(path, sizeof(path), id, "/events"))
-        return usage_error(x, "bad run id '%s'", id);
-    int rc = connect_client(x);
+    int rc = open_run(x, id, "/events", path);
     if (rc != 0)
         return rc;
     cli_response_t resp;
@@ -1077,9 +1080,7 @@ static int cmd_watch(cli_ctx_t *x, const cli_args_t *a)
 {
     const char *id = a->pos[0];
     char path[CLI_MAX_PATH];
-    if (id[0] == '\0' || !run_path(path, sizeof(path), id, ""))
-        return usage_error(x, "bad run id '%s'", id);
-    int rc = connect_client(x);
+    int rc = open_run(x, id, "", path);
     if (rc != 0)
         return rc;
     struct sigaction sa = {.sa_handler = on_sigint}, old;
